@@ -1,0 +1,19 @@
+//! napi-rs glue between fdpoll-core and the TypeScript API in `src/`. Glue only: argument
+//! checking and Python's error classes live in TypeScript; OS failures cross the boundary as a
+//! negative errno return value (never a throw, never a panic), which `src/errors.ts` turns into
+//! the right error object.
+
+mod epoll;
+
+/// EIO: reported for a failure that carries no OS error code.
+const EIO: i32 = 5;
+
+/// The boundary's convention for a failed call: `-errno`.
+pub(crate) fn neg_errno(e: std::io::Error) -> i32 {
+    -e.raw_os_error().unwrap_or(EIO)
+}
+
+/// The boundary's convention for a call with no result: 0, or `-errno`.
+pub(crate) fn status(result: std::io::Result<()>) -> i32 {
+    result.map_or_else(neg_errno, |()| 0)
+}

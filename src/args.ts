@@ -1,0 +1,56 @@
+/** Argument checks shared by the API: TypeError for a wrong type, RangeError for a bad value. */
+
+const INT32_MAX = 2 ** 31 - 1
+
+/** An integer argument, or a TypeError naming it. */
+export function integer(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw new TypeError(`${name} must be an integer, got ${describe(value)}`)
+  }
+  return value
+}
+
+/** The fd of a number or of an object with `fileno()`, as Python's `PyObject_AsFileDescriptor`. */
+export function fileno(value: unknown): number {
+  let fd = value
+  if (typeof value === 'object' && value !== null && typeof (value as { fileno?: unknown }).fileno === 'function') {
+    fd = (value as { fileno(): unknown }).fileno()
+    if (typeof fd !== 'number' || !Number.isInteger(fd)) {
+      throw new TypeError(`fileno() returned a non-integer: ${describe(fd)}`)
+    }
+  } else if (typeof value !== 'number') {
+    throw new TypeError(`fd must be an integer or have a fileno() method, got ${describe(value)}`)
+  }
+  integer(fd, 'fd')
+  if ((fd as number) < 0) throw new RangeError(`file descriptor cannot be a negative integer (${fd})`)
+  if ((fd as number) > INT32_MAX) throw new RangeError(`file descriptor is too large (${fd})`)
+  return fd as number
+}
+
+/** An event mask as an unsigned 32-bit value; signed results of JS bitwise operators are accepted. */
+export function eventMask(value: unknown): number {
+  integer(value, 'eventmask')
+  if ((value as number) < -(2 ** 31) || (value as number) > 2 ** 32 - 1) {
+    throw new RangeError(`eventmask does not fit in 32 bits: ${value}`)
+  }
+  return (value as number) >>> 0
+}
+
+/**
+ * A timeout in seconds as epoll_wait's milliseconds: undefined, null, a negative number or
+ * Infinity block (-1); any other wait is rounded up to the next millisecond, never down to 0.
+ */
+export function timeoutMs(seconds: unknown): number {
+  if (seconds === undefined || seconds === null) return -1
+  if (typeof seconds !== 'number') throw new TypeError(`timeout must be a number of seconds, got ${describe(seconds)}`)
+  if (Number.isNaN(seconds)) throw new RangeError('timeout must not be NaN')
+  if (seconds < 0 || seconds === Infinity) return -1
+  const ms = Math.ceil(seconds * 1000)
+  if (ms > INT32_MAX) throw new RangeError(`timeout is too large: ${seconds} s`)
+  return ms
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'object' && value !== null) return value.constructor?.name ?? 'object'
+  return typeof value === 'string' ? `'${value}'` : String(value)
+}

@@ -1,0 +1,103 @@
+/**
+ * Python's OSError hierarchy in Node's system-error shape: every error carries `errno` (the
+ * positive OS number, as in Python and `os.constants.errno`), `code` ('EEXIST'), `syscall`
+ * ('epoll_ctl') and a message like Node's ("EEXIST: file already exists, epoll_ctl").
+ */
+import { constants } from 'node:os'
+import { getSystemErrorMap } from 'node:util'
+
+const codes = new Map<number, string>()
+for (const [name, errno] of Object.entries(constants.errno)) {
+  if (!codes.has(errno)) codes.set(errno, name)
+}
+let descriptions: Map<number, [string, string]> | undefined
+
+/** The numbers of the errno codes this package names. */
+export const errno = constants.errno
+
+/** Python's OSError: an OS call failed. */
+export class OSError extends Error {
+  /** The positive OS error number, e.g. 17. */
+  readonly errno: number
+  /** The symbolic code, e.g. 'EEXIST'. */
+  readonly code: string
+  /** The system call that failed, e.g. 'epoll_ctl'. */
+  readonly syscall: string
+  /** The description alone, as Python's `strerror` attribute, e.g. 'file already exists'. */
+  readonly strerror: string
+
+  constructor(errnum: number, syscall: string) {
+    const code = codes.get(errnum) ?? `Unknown system error ${errnum}`
+    descriptions ??= getSystemErrorMap()
+    const strerror = descriptions.get(-errnum)?.[1] ?? `unknown error ${errnum}`
+    super(`${code}: ${strerror}, ${syscall}`)
+    this.name = new.target.name
+    this.errno = errnum
+    this.code = code
+    this.syscall = syscall
+    this.strerror = strerror
+  }
+}
+
+/** EAGAIN, EWOULDBLOCK, EALREADY, EINPROGRESS: the operation would block. */
+export class BlockingIOError extends OSError {}
+/** EINTR. */
+export class InterruptedError extends OSError {}
+/** EEXIST. */
+export class FileExistsError extends OSError {}
+/** ENOENT. */
+export class FileNotFoundError extends OSError {}
+/** EPERM, EACCES. */
+export class PermissionError extends OSError {}
+/** ETIMEDOUT. */
+export class TimeoutError extends OSError {}
+/** Base of the connection errors. */
+export class ConnectionError extends OSError {}
+/** EPIPE, ESHUTDOWN. */
+export class BrokenPipeError extends ConnectionError {}
+/** ECONNABORTED. */
+export class ConnectionAbortedError extends ConnectionError {}
+/** ECONNREFUSED. */
+export class ConnectionRefusedError extends ConnectionError {}
+/** ECONNRESET. */
+export class ConnectionResetError extends ConnectionError {}
+
+/** Python's ValueError, thrown for an operation on a closed object. */
+export class ValueError extends Error {
+  /** 'ERR_CLOSED' for operations on closed objects. */
+  readonly code: string
+
+  constructor(message: string, code: string) {
+    super(message)
+    this.name = 'ValueError'
+    this.code = code
+  }
+}
+
+const classes: Record<string, typeof OSError> = {
+  EAGAIN: BlockingIOError,
+  EALREADY: BlockingIOError,
+  EINPROGRESS: BlockingIOError,
+  EINTR: InterruptedError,
+  EEXIST: FileExistsError,
+  ENOENT: FileNotFoundError,
+  EPERM: PermissionError,
+  EACCES: PermissionError,
+  ETIMEDOUT: TimeoutError,
+  EPIPE: BrokenPipeError,
+  ESHUTDOWN: BrokenPipeError,
+  ECONNABORTED: ConnectionAbortedError,
+  ECONNREFUSED: ConnectionRefusedError,
+  ECONNRESET: ConnectionResetError,
+}
+
+/** The error Python would raise for `errnum` from `syscall`: the matching OSError subclass. */
+export function osError(errnum: number, syscall: string): OSError {
+  const Class = classes[codes.get(errnum) ?? ''] ?? OSError
+  return new Class(errnum, syscall)
+}
+
+/** The error for using a closed object, named after it: "I/O operation on closed epoll". */
+export function closedError(what: string): ValueError {
+  return new ValueError(`I/O operation on closed ${what}`, 'ERR_CLOSED')
+}
