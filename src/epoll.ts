@@ -2,10 +2,13 @@
  * `Epoll`: CPython's `select.epoll`, same methods, defaults, units (seconds) and errors.
  * `poll()` blocks the JS thread while it waits, as Python's does.
  */
-import { NativeEpoll, epollCreate } from './binding.js'
+import {
+  epollCreate, epollModify, epollPoll, epollPollInto, epollRegister, epollUnregister, fdClose,
+} from './binding.js'
 import { eventMask, fileno, integer, timeoutMs } from './args.js'
 import { EPOLL_CLOEXEC, EPOLLIN, EPOLLOUT, EPOLLPRI } from './constants.js'
 import { closedError, errno, osError } from './errors.js'
+import { own, release } from './owner.js'
 
 /** Python's default for `maxevents = -1`: FD_SETSIZE - 1. */
 const DEFAULT_MAXEVENTS = 1023
@@ -13,64 +16,63 @@ const DEFAULT_MAXEVENTS = 1023
 /** Anything `register` accepts: an fd, or an object with a `fileno()` method. */
 export type FileLike = number | { fileno(): number }
 
-let adopted: NativeEpoll | undefined
+/** Set by `fromfd` for the constructor call it makes. */
+let adopted: number | undefined
 
 /** An edge- or level-triggered epoll instance (Python's `select.epoll`). */
 export class Epoll implements Disposable {
-  #native: NativeEpoll | undefined
+  /** The epoll fd this object owns; -1 once closed. */
+  #fd: number
 
   /**
    * Creates an epoll fd (always close-on-exec). `sizehint` is -1 or positive and otherwise
    * ignored, as in Python; `flags` may be 0 or EPOLL_CLOEXEC.
    */
   constructor(sizehint = -1, flags = 0) {
-    if (adopted) {
-      this.#native = adopted
+    if (adopted !== undefined) {
+      this.#fd = adopted
       adopted = undefined
-      return
+    } else {
+      if (integer(sizehint, 'sizehint') === 0 || sizehint < -1) throw new RangeError(`negative sizehint: ${sizehint}`)
+      if (integer(flags, 'flags') !== 0 && flags !== EPOLL_CLOEXEC) throw osError(errno.EINVAL, 'epoll_create1')
+      this.#fd = epollCreate()
+      if (this.#fd < 0) throw osError(-this.#fd, 'epoll_create1')
     }
-    if (integer(sizehint, 'sizehint') === 0 || sizehint < -1) throw new RangeError(`negative sizehint: ${sizehint}`)
-    if (integer(flags, 'flags') !== 0 && flags !== EPOLL_CLOEXEC) throw osError(errno.EINVAL, 'epoll_create1')
-    const created = epollCreate()
-    if (typeof created === 'number') throw osError(-created, 'epoll_create1')
-    this.#native = created
+    own(this, this.#fd)
   }
 
   /** Wraps an existing epoll fd, which the new object owns: closing it closes `fd`. */
   static fromfd(fd: number): Epoll {
     if (integer(fd, 'fd') < 0) throw new RangeError(`file descriptor cannot be a negative integer (${fd})`)
-    adopted = new NativeEpoll(fd)
+    adopted = fd
     return new Epoll()
   }
 
   /** True once `close()` has run. */
   get closed(): boolean {
-    return this.#native === undefined
+    return this.#fd < 0
   }
 
   /** The epoll fd. */
   fileno(): number {
-    return this.#open().fileno()
+    return this.#open()
   }
 
   /** Watches `fd` for `eventmask` (default EPOLLIN | EPOLLPRI | EPOLLOUT). EEXIST if already there. */
   register(fd: FileLike, eventmask: number = EPOLLIN | EPOLLPRI | EPOLLOUT): void {
-    const native = this.#open()
-    const ret = native.register(fileno(fd), eventMask(eventmask))
+    const ret = epollRegister(this.#open(), fileno(fd), eventMask(eventmask))
     if (ret < 0) throw osError(-ret, 'epoll_ctl')
   }
 
   /** Replaces the event mask of a registered fd (re-arms EPOLLONESHOT). ENOENT if not registered. */
   modify(fd: FileLike, eventmask: number): void {
-    const native = this.#open()
-    const ret = native.modify(fileno(fd), eventMask(eventmask))
+    const ret = epollModify(this.#open(), fileno(fd), eventMask(eventmask))
     if (ret < 0) throw osError(-ret, 'epoll_ctl')
   }
 
   /** Stops watching `fd`. ENOENT if not registered, EBADF if it was closed meanwhile. */
   unregister(fd: FileLike): void {
-    const native = this.#open()
-    const ret = native.unregister(fileno(fd))
+    const ret = epollUnregister(this.#open(), fileno(fd))
     if (ret < 0) throw osError(-ret, 'epoll_ctl')
   }
 
@@ -79,9 +81,8 @@ export class Epoll implements Disposable {
    * fds as `[fd, events]` pairs, at most `maxevents` (-1: 1023). Blocks the JS thread.
    */
   poll(timeout?: number | null, maxevents = -1): [number, number][] {
-    const native = this.#open()
-    const ms = timeoutMs(timeout)
-    const packed = native.poll(ms, maxEvents(maxevents))
+    const epfd = this.#open()
+    const packed = epollPoll(epfd, timeoutMs(timeout), maxEvents(maxevents))
     if (typeof packed === 'number') throw osError(-packed, 'epoll_wait')
     const events = new Array<[number, number]>(packed.length >> 1)
     for (let i = 0; i < events.length; i++) events[i] = [packed[2 * i], packed[2 * i + 1]]
@@ -93,22 +94,23 @@ export class Epoll implements Disposable {
    * `out.length / 2` ready fds and returns how many it wrote.
    */
   pollInto(out: Int32Array | Uint32Array, timeout?: number | null): number {
-    const native = this.#open()
+    const epfd = this.#open()
     if (!(out instanceof Int32Array || out instanceof Uint32Array)) {
       throw new TypeError('out must be an Int32Array or a Uint32Array')
     }
     if (out.length < 2) throw new RangeError('out must have room for at least one [fd, events] pair')
-    const count = native.pollInto(out, timeoutMs(timeout))
+    const count = epollPollInto(epfd, out, timeoutMs(timeout))
     if (count < 0) throw osError(-count, 'epoll_wait')
     return count
   }
 
   /** Closes the epoll fd. Idempotent; registered fds stay open. */
   close(): void {
-    const native = this.#native
-    if (native === undefined) return
-    this.#native = undefined
-    const ret = native.close()
+    const fd = this.#fd
+    if (fd < 0) return
+    this.#fd = -1
+    release(this)
+    const ret = fdClose(fd)
     if (ret < 0) throw osError(-ret, 'close')
   }
 
@@ -117,9 +119,10 @@ export class Epoll implements Disposable {
     this.close()
   }
 
-  #open(): NativeEpoll {
-    if (this.#native === undefined) throw closedError('epoll')
-    return this.#native
+  /** The epoll fd, or the closed-object error. */
+  #open(): number {
+    if (this.#fd < 0) throw closedError('epoll')
+    return this.#fd
   }
 }
 

@@ -1,7 +1,12 @@
 //! fdpoll-core: Python `select.epoll` semantics over the platform's readiness API, in pure Rust.
 //! All `unsafe` code lives in the `sys` backends.
 
+pub mod address;
 mod poller;
 mod sys;
 
-pub use poller::{Poller, MAX_EVENTS_PER_POLL};
+pub use address::{resolve, Address, ResolveError};
+pub use poller::{Events, Poller, MAX_EVENTS_PER_POLL};
+pub use sys::close;
+/// The socket calls: safe wrappers over the platform's BSD socket API.
+pub use sys::socket;

@@ -4,6 +4,10 @@
 //! the right error object.
 
 mod epoll;
+mod socket;
+
+/// EINVAL: an argument the OS would reject (an output array too small, a port over 65535).
+pub(crate) const EINVAL: i32 = 22;
 
 /// EIO: reported for a failure that carries no OS error code.
 const EIO: i32 = 5;

@@ -18,72 +18,37 @@ pub enum CtlOp {
     Delete,
 }
 
-/// An owned epoll fd. Closed on drop unless `close` already closed it.
-#[derive(Debug)]
-pub struct Selector {
-    fd: RawFd,
+/// Creates a close-on-exec epoll instance and returns its fd.
+pub fn create() -> io::Result<RawFd> {
+    // SAFETY: epoll_create1 takes no pointers; a negative result is turned into an error.
+    check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })
 }
 
-impl Selector {
-    /// Creates a close-on-exec epoll instance.
-    pub fn new() -> io::Result<Selector> {
-        // SAFETY: epoll_create1 takes no pointers; a negative result is turned into an error.
-        let fd = check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
-        Ok(Selector { fd })
-    }
-
-    /// Takes ownership of an existing epoll fd: it is closed by `close` or on drop.
-    pub fn adopt(fd: RawFd) -> Selector {
-        Selector { fd }
-    }
-
-    /// The epoll fd, or -1 once closed.
-    pub fn fd(&self) -> RawFd {
-        self.fd
-    }
-
-    /// Adds, modifies or deletes `fd` in the interest list; the event data is the fd itself.
-    pub fn ctl(&self, op: CtlOp, fd: RawFd, events: u32) -> io::Result<()> {
-        let op = match op {
-            CtlOp::Add => libc::EPOLL_CTL_ADD,
-            CtlOp::Modify => libc::EPOLL_CTL_MOD,
-            CtlOp::Delete => libc::EPOLL_CTL_DEL,
-        };
-        // Kernels before 2.6.9 want a non-null event even for DEL, so one is always passed.
-        let mut event = libc::epoll_event { events, u64: fd as u32 as u64 };
-        // SAFETY: `event` is a valid epoll_event that outlives the call; the kernel only reads it.
-        check(unsafe { libc::epoll_ctl(self.fd, op, fd, &mut event) }).map(drop)
-    }
-
-    /// Waits up to `timeout_ms` (-1 blocks) for at most `max` (1..=i32::MAX) events, which
-    /// replace the contents of `buf`. EINTR is returned as an error: the caller owns the retry.
-    pub fn wait(&self, buf: &mut Vec<RawEvent>, max: usize, timeout_ms: i32) -> io::Result<usize> {
-        buf.clear();
-        buf.reserve(max);
-        let max = max.min(i32::MAX as usize) as i32;
-        // SAFETY: `buf` has room for at least `max` events, the most the kernel writes;
-        // nothing reads them before set_len below.
-        let n = check(unsafe { libc::epoll_wait(self.fd, buf.as_mut_ptr(), max, timeout_ms) })?;
-        // SAFETY: epoll_wait initialised exactly the first `n` (<= max <= capacity) entries.
-        unsafe { buf.set_len(n as usize) };
-        Ok(n as usize)
-    }
-
-    /// Closes the fd once; later calls (and drop) do nothing.
-    pub fn close(&mut self) -> io::Result<()> {
-        let fd = std::mem::replace(&mut self.fd, -1);
-        if fd < 0 {
-            return Ok(());
-        }
-        // SAFETY: this Selector owns `fd` and has just forgotten it, so it is closed once.
-        check(unsafe { libc::close(fd) }).map(drop)
-    }
+/// Adds, modifies or deletes `fd` in the interest list of `epfd`; the event data is the fd.
+pub fn ctl(epfd: RawFd, op: CtlOp, fd: RawFd, events: u32) -> io::Result<()> {
+    let op = match op {
+        CtlOp::Add => libc::EPOLL_CTL_ADD,
+        CtlOp::Modify => libc::EPOLL_CTL_MOD,
+        CtlOp::Delete => libc::EPOLL_CTL_DEL,
+    };
+    // Kernels before 2.6.9 want a non-null event even for DEL, so one is always passed.
+    let mut event = libc::epoll_event { events, u64: fd as u32 as u64 };
+    // SAFETY: `event` is a valid epoll_event that outlives the call; the kernel only reads it.
+    check(unsafe { libc::epoll_ctl(epfd, op, fd, &mut event) }).map(drop)
 }
 
-impl Drop for Selector {
-    fn drop(&mut self) {
-        let _ = self.close();
-    }
+/// Waits up to `timeout_ms` (-1 blocks) for at most `max` (1..=i32::MAX) events, which
+/// replace the contents of `buf`. EINTR is returned as an error: the caller owns the retry.
+pub fn wait(epfd: RawFd, buf: &mut Vec<RawEvent>, max: usize, timeout_ms: i32) -> io::Result<usize> {
+    buf.clear();
+    buf.reserve(max);
+    let max = max.min(i32::MAX as usize) as i32;
+    // SAFETY: `buf` has room for at least `max` events, the most the kernel writes;
+    // nothing reads them before set_len below.
+    let n = check(unsafe { libc::epoll_wait(epfd, buf.as_mut_ptr(), max, timeout_ms) })?;
+    // SAFETY: epoll_wait initialised exactly the first `n` (<= max <= capacity) entries.
+    unsafe { buf.set_len(n as usize) };
+    Ok(n as usize)
 }
 
 /// The fd an event was registered with.
@@ -139,12 +104,6 @@ pub(crate) mod testing {
         let ret = unsafe { libc::dup2(fd, target) };
         assert_eq!(ret, target, "dup2: {}", io::Error::last_os_error());
         ret
-    }
-
-    /// Closes an fd the test owns.
-    pub fn close(fd: RawFd) {
-        // SAFETY: the test owns `fd` and does not use it afterwards.
-        unsafe { libc::close(fd) };
     }
 
     extern "C" fn ignore(_: libc::c_int) {}

@@ -1,0 +1,450 @@
+import test, { type ExecutionContext } from 'ava'
+import { spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
+import fs from 'node:fs'
+import { setImmediate } from 'node:timers/promises'
+
+import {
+  EPOLL_CLOEXEC,
+  EPOLLERR,
+  EPOLLET,
+  EPOLLEXCLUSIVE,
+  EPOLLHUP,
+  EPOLLIN,
+  EPOLLMSG,
+  EPOLLONESHOT,
+  EPOLLOUT,
+  EPOLLPRI,
+  EPOLLRDBAND,
+  EPOLLRDHUP,
+  EPOLLRDNORM,
+  EPOLLWRBAND,
+  EPOLLWRNORM,
+  Epoll,
+  FileExistsError,
+  FileNotFoundError,
+  OSError,
+  PermissionError,
+  ValueError,
+} from '../src/index.js'
+import { fdCount, fifo, pipe, unusedFd } from './helpers.js'
+
+/** What /proc/self/fd/N links to for an epoll fd. */
+const EVENTPOLL = 'anon_inode:[eventpoll]'
+
+const gc: () => void = (globalThis as any).gc
+
+function msSince(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e6
+}
+
+function byFd(events: [number, number][]): [number, number][] {
+  return [...events].sort((a, b) => a[0] - b[0])
+}
+
+/** Asserts that `fn` throws an instance of `Class` with this `code` and `errno`. */
+function throwsOS(t: ExecutionContext, fn: () => unknown, Class: typeof OSError, code: string, errno: number): void {
+  const err = t.throws(fn, { instanceOf: Class, code })
+  t.is(err.errno, errno)
+}
+
+test('constants have the Linux kernel values', (t) => {
+  t.is(EPOLLIN, 1)
+  t.is(EPOLLPRI, 2)
+  t.is(EPOLLOUT, 4)
+  t.is(EPOLLERR, 8)
+  t.is(EPOLLHUP, 16)
+  t.is(EPOLLRDNORM, 0x40)
+  t.is(EPOLLRDBAND, 0x80)
+  t.is(EPOLLWRNORM, 0x100)
+  t.is(EPOLLWRBAND, 0x200)
+  t.is(EPOLLMSG, 0x400)
+  t.is(EPOLLRDHUP, 0x2000)
+  t.is(EPOLLEXCLUSIVE, 1 << 28)
+  t.is(EPOLLONESHOT, 1 << 30)
+  t.is(EPOLLET, 2147483648)
+  t.is(EPOLL_CLOEXEC, 0o2000000)
+})
+
+test('new Epoll() and new Epoll(16) open an epoll fd that close() closes', (t) => {
+  for (const ep of [new Epoll(), new Epoll(16)]) {
+    t.true(ep.fileno() > 2)
+    t.false(ep.closed)
+    ep.close()
+    t.true(ep.closed)
+  }
+})
+
+test('flags may be EPOLL_CLOEXEC; unknown flags are OSError EINVAL', (t) => {
+  new Epoll(-1, EPOLL_CLOEXEC).close()
+  throwsOS(t, () => new Epoll(-1, 12356), OSError, 'EINVAL', 22)
+})
+
+test('a bad sizehint is TypeError when not an integer, RangeError when 0 or below -1', (t) => {
+  for (const sizehint of ['foo', null, {}, 1.5]) {
+    t.throws(() => new Epoll(sizehint as any), { instanceOf: TypeError })
+  }
+  t.throws(() => new Epoll(0), { instanceOf: RangeError })
+  t.throws(() => new Epoll(-2), { instanceOf: RangeError })
+})
+
+test('`using` closes the Epoll at the end of the block', (t) => {
+  let ep: Epoll
+  {
+    using scoped = new Epoll()
+    ep = scoped
+    t.false(ep.closed)
+  }
+  t.true(ep.closed)
+})
+
+test('[Symbol.dispose]() closes the Epoll', (t) => {
+  const ep = new Epoll()
+  ep[Symbol.dispose]()
+  t.true(ep.closed)
+})
+
+test('register takes an fd or an object with fileno(); the default mask is IN | PRI | OUT', (t) => {
+  using p = pipe()
+  using ep = new Epoll()
+  ep.register(p.r)
+  ep.register({ fileno: () => p.w })
+  t.deepEqual(ep.poll(0), [[p.w, EPOLLOUT]])
+  fs.writeSync(p.w, 'x')
+  t.deepEqual(byFd(ep.poll(0)), [
+    [p.r, EPOLLIN],
+    [p.w, EPOLLOUT],
+  ])
+})
+
+test('register rejects what is not an fd with TypeError, a negative fd with RangeError', (t) => {
+  using ep = new Epoll()
+  for (const bad of ['1', {}, { fileno: 5 }, { fileno: () => 'x' }, 1.5]) {
+    t.throws(() => ep.register(bad as any), { instanceOf: TypeError })
+  }
+  t.throws(() => ep.register(-1), { instanceOf: RangeError })
+})
+
+test('registering an fd twice is FileExistsError (EEXIST)', (t) => {
+  using p = pipe()
+  using ep = new Epoll()
+  ep.register(p.r)
+  const err = t.throws(() => ep.register(p.r), { instanceOf: FileExistsError })
+  t.true(err instanceof OSError)
+  t.true(err instanceof Error)
+  t.is(err.code, 'EEXIST')
+  t.is(err.errno, 17)
+  t.is(err.syscall, 'epoll_ctl')
+  t.is(err.message, 'EEXIST: file already exists, epoll_ctl')
+})
+
+test('modify and unregister of an unregistered fd are FileNotFoundError (ENOENT)', (t) => {
+  using p = pipe()
+  using ep = new Epoll()
+  throwsOS(t, () => ep.modify(p.r, EPOLLIN), FileNotFoundError, 'ENOENT', 2)
+  throwsOS(t, () => ep.unregister(p.r), FileNotFoundError, 'ENOENT', 2)
+})
+
+test('an fd that was never opened is OSError EBADF', (t) => {
+  using ep = new Epoll()
+  throwsOS(t, () => ep.register(unusedFd()), OSError, 'EBADF', 9)
+})
+
+test('a regular file is PermissionError (EPERM)', (t) => {
+  const file = fs.openSync(__filename, 'r')
+  using ep = new Epoll()
+  throwsOS(t, () => ep.register(file), PermissionError, 'EPERM', 1)
+  fs.closeSync(file)
+})
+
+test('unregister of an fd closed after registering is OSError EBADF', (t) => {
+  const p = pipe()
+  using ep = new Epoll()
+  ep.register(p.r)
+  fs.closeSync(p.r)
+  throwsOS(t, () => ep.unregister(p.r), OSError, 'EBADF', 9)
+  fs.closeSync(p.w)
+})
+
+test('an event mask may be the negative result of | or the unsigned value', (t) => {
+  t.true((EPOLLIN | EPOLLET) < 0)
+  for (const mask of [EPOLLIN | EPOLLET, EPOLLIN + EPOLLET]) {
+    using p = pipe()
+    using ep = new Epoll()
+    ep.register(p.r, mask)
+    fs.writeSync(p.w, 'x')
+    t.deepEqual(ep.poll(0), [[p.r, EPOLLIN]])
+    t.deepEqual(ep.poll(0), [], 'edge-triggered')
+  }
+})
+
+test('an event mask outside 32 bits is RangeError, a non-number TypeError', (t) => {
+  using p = pipe()
+  using ep = new Epoll()
+  t.throws(() => ep.register(p.r, 2 ** 32), { instanceOf: RangeError })
+  t.throws(() => ep.register(p.r, -(2 ** 31) - 1), { instanceOf: RangeError })
+  t.throws(() => ep.register(p.r, '1' as any), { instanceOf: TypeError })
+})
+
+test('level-triggered: a readable pipe is reported on every poll until drained', (t) => {
+  using p = pipe()
+  using ep = new Epoll()
+  ep.register(p.r, EPOLLIN)
+  fs.writeSync(p.w, 'abc')
+  t.deepEqual(ep.poll(0), [[p.r, EPOLLIN]])
+  t.deepEqual(ep.poll(0), [[p.r, EPOLLIN]])
+  fs.readSync(p.r, Buffer.alloc(16))
+  t.deepEqual(ep.poll(0), [])
+})
+
+test('EPOLLET: reported once, again only when more data arrives', (t) => {
+  using p = pipe()
+  using ep = new Epoll()
+  ep.register(p.r, EPOLLIN | EPOLLET)
+  fs.writeSync(p.w, 'abc')
+  t.deepEqual(ep.poll(0), [[p.r, EPOLLIN]])
+  t.deepEqual(ep.poll(0), [], 'data left unread is not reported again')
+  fs.writeSync(p.w, 'more')
+  t.deepEqual(ep.poll(0), [[p.r, EPOLLIN]])
+})
+
+test('EPOLLONESHOT: one event, then silent even with new data until modify() re-arms', (t) => {
+  using p = pipe()
+  using ep = new Epoll()
+  ep.register(p.r, EPOLLIN | EPOLLONESHOT)
+  fs.writeSync(p.w, 'a')
+  t.deepEqual(ep.poll(0), [[p.r, EPOLLIN]])
+  fs.writeSync(p.w, 'b')
+  t.deepEqual(ep.poll(0), [])
+  ep.modify(p.r, EPOLLIN | EPOLLONESHOT)
+  t.deepEqual(ep.poll(0), [[p.r, EPOLLIN]])
+})
+
+test('EPOLLEXCLUSIVE: registers and reports; modify is OSError EINVAL', (t) => {
+  using p = pipe()
+  using ep = new Epoll()
+  ep.register(p.r, EPOLLIN | EPOLLEXCLUSIVE)
+  fs.writeSync(p.w, 'x')
+  t.deepEqual(ep.poll(0), [[p.r, EPOLLIN]])
+  throwsOS(t, () => ep.modify(p.r, EPOLLIN), OSError, 'EINVAL', 22)
+})
+
+test('closing the write end reports EPOLLHUP on the read end', (t) => {
+  const p = pipe()
+  using ep = new Epoll()
+  ep.register(p.r, EPOLLIN | EPOLLRDHUP)
+  t.deepEqual(ep.poll(0), [])
+  fs.closeSync(p.w)
+  t.deepEqual(ep.poll(0), [[p.r, EPOLLHUP]])
+  fs.closeSync(p.r)
+})
+
+test('maxevents caps the batch and the rest comes next', (t) => {
+  const pipes = [pipe(), pipe(), pipe()]
+  using ep = new Epoll()
+  for (const p of pipes) {
+    ep.register(p.r, EPOLLIN | EPOLLET)
+    fs.writeSync(p.w, 'x')
+  }
+  const first = ep.poll(0, 2)
+  const second = ep.poll(0, 2)
+  t.is(first.length, 2)
+  t.is(second.length, 1)
+  t.deepEqual(
+    byFd([...first, ...second]),
+    pipes.map((p) => [p.r, EPOLLIN]),
+  )
+  for (const p of pipes) p.close()
+})
+
+test('maxevents must be -1 or a positive integer', (t) => {
+  using ep = new Epoll()
+  t.throws(() => ep.poll(0, 0), { instanceOf: RangeError })
+  t.throws(() => ep.poll(0, -2), { instanceOf: RangeError })
+  t.throws(() => ep.poll(0, 1.5), { instanceOf: TypeError })
+})
+
+test('a timeout must be a number and not NaN', (t) => {
+  using ep = new Epoll()
+  t.throws(() => ep.poll('1' as any), { instanceOf: TypeError })
+  t.throws(() => ep.poll(NaN), { instanceOf: RangeError })
+})
+
+test('poll(0) returns at once', (t) => {
+  using ep = new Epoll()
+  const start = process.hrtime.bigint()
+  t.deepEqual(ep.poll(0), [])
+  t.true(msSince(start) < 50)
+})
+
+test('poll(0.0001) waits at least 1 ms: timeouts round up, not down to 0', (t) => {
+  using ep = new Epoll()
+  const start = process.hrtime.bigint()
+  t.deepEqual(ep.poll(0.0001), [])
+  t.true(msSince(start) >= 1)
+})
+
+test('poll(0.05) with nothing ready returns [] after at least 50 ms', (t) => {
+  using ep = new Epoll()
+  const start = process.hrtime.bigint()
+  t.deepEqual(ep.poll(0.05), [])
+  t.true(msSince(start) >= 50)
+})
+
+for (const timeout of [null, undefined, -1]) {
+  test(`poll(${timeout}) blocks until an fd is ready`, (t) => {
+    using p = fifo()
+    using ep = new Epoll()
+    ep.register(p.r, EPOLLIN)
+    spawn('sh', ['-c', 'sleep 0.1; echo x > "$1"', 'sh', p.path], { stdio: 'ignore' })
+    const start = process.hrtime.bigint()
+    t.deepEqual(ep.poll(timeout), [[p.r, EPOLLIN]])
+    t.true(msSince(start) >= 90)
+  })
+}
+
+test('a signal during poll (EINTR) is retried with the time left', async (t) => {
+  const signalled = once(process, 'SIGUSR2')
+  using ep = new Epoll()
+  spawn('sh', ['-c', `sleep 0.4; kill -USR2 ${process.pid}`], { stdio: 'ignore' })
+  const start = process.hrtime.bigint()
+  t.deepEqual(ep.poll(1), [])
+  const ms = msSince(start)
+  await signalled
+  t.true(ms >= 1000, `returned early: ${ms} ms`)
+  // Restarting the full second after the signal (at >= 400 ms) would take >= 1400 ms.
+  t.true(ms < 1300, `did not wait only the time left: ${ms} ms`)
+})
+
+test('pollInto writes [fd, events] pairs into an Int32Array or a Uint32Array and returns the count', (t) => {
+  using p = pipe()
+  using ep = new Epoll()
+  ep.register(p.r, EPOLLIN)
+  fs.writeSync(p.w, 'x')
+  for (const out of [new Int32Array(4).fill(-1), new Uint32Array(4).fill(7)]) {
+    const untouched = out[2]
+    t.is(ep.pollInto(out, 0), 1)
+    t.deepEqual(Array.from(out), [p.r, EPOLLIN, untouched, untouched])
+  }
+})
+
+test('pollInto returns at most out.length / 2 events', (t) => {
+  const pipes = [pipe(), pipe(), pipe()]
+  using ep = new Epoll()
+  for (const p of pipes) {
+    ep.register(p.r, EPOLLIN)
+    fs.writeSync(p.w, 'x')
+  }
+  const out = new Int32Array(5).fill(-1)
+  t.is(ep.pollInto(out, 0), 2)
+  t.is(out[4], -1)
+  for (const p of pipes) p.close()
+})
+
+test('pollInto rejects an array too short for one pair (RangeError) or of another type (TypeError)', (t) => {
+  using ep = new Epoll()
+  t.throws(() => ep.pollInto(new Int32Array(1), 0), { instanceOf: RangeError })
+  t.throws(() => ep.pollInto(new Float64Array(2) as any, 0), { instanceOf: TypeError })
+  t.throws(() => ep.pollInto([0, 0] as any, 0), { instanceOf: TypeError })
+})
+
+test('pollInto with room for one event loses no edge-triggered event', (t) => {
+  const pipes = [pipe(), pipe()]
+  using ep = new Epoll()
+  for (const p of pipes) {
+    ep.register(p.r, EPOLLIN | EPOLLET)
+    fs.writeSync(p.w, 'x')
+  }
+  const out = new Int32Array(2)
+  t.is(ep.pollInto(out, 0), 1)
+  const first = out[0]
+  t.is(ep.pollInto(out, 0), 1)
+  t.deepEqual([first, out[0]].sort((a, b) => a - b), pipes.map((p) => p.r))
+  t.is(ep.pollInto(out, 0), 0)
+  for (const p of pipes) p.close()
+})
+
+test('close is idempotent', (t) => {
+  const ep = new Epoll()
+  ep.close()
+  ep.close()
+  t.true(ep.closed)
+})
+
+test('every method of a closed Epoll throws ValueError', (t) => {
+  const ep = new Epoll()
+  ep.close()
+  const calls = [
+    () => ep.fileno(),
+    () => ep.register(0, EPOLLIN),
+    () => ep.modify(0, EPOLLIN),
+    () => ep.unregister(0),
+    () => ep.poll(0),
+    () => ep.pollInto(new Int32Array(2), 0),
+  ]
+  for (const call of calls) {
+    t.throws(call, { instanceOf: ValueError, message: 'I/O operation on closed epoll', code: 'ERR_CLOSED' })
+  }
+})
+
+test('Epoll.fromfd shares the interest list of the same epoll fd', (t) => {
+  using p = pipe()
+  const ep = new Epoll()
+  const ep2 = Epoll.fromfd(ep.fileno())
+  t.is(ep2.fileno(), ep.fileno())
+  ep2.register(p.r, EPOLLIN)
+  fs.writeSync(p.w, 'x')
+  t.deepEqual(ep.poll(0), [[p.r, EPOLLIN]])
+  // Synchronous from here on, so that nothing reuses the fd number once it is closed.
+  ep.close()
+  throwsOS(t, () => ep2.poll(0), OSError, 'EBADF', 9)
+  throwsOS(t, () => ep2.close(), OSError, 'EBADF', 9)
+})
+
+test('Epoll.fromfd rejects a negative fd (RangeError) and a non-number (TypeError)', (t) => {
+  t.throws(() => Epoll.fromfd(-1), { instanceOf: RangeError })
+  t.throws(() => Epoll.fromfd('3' as any), { instanceOf: TypeError })
+})
+
+test('the epoll fd is close-on-exec', (t) => {
+  using ep = new Epoll()
+  const fdinfo = fs.readFileSync(`/proc/self/fdinfo/${ep.fileno()}`, 'utf8')
+  const flags = parseInt(/^flags:\s*([0-7]+)$/m.exec(fdinfo)![1], 8)
+  t.is(flags & 0o2000000, 0o2000000)
+})
+
+test('a child process does not inherit the epoll fd', (t) => {
+  using ep = new Epoll()
+  const child = spawnSync('sh', ['-c', 'ls -l /proc/$$/fd'], { encoding: 'utf8' })
+  t.is(child.status, 0)
+  t.false(child.stdout.includes(EVENTPOLL))
+})
+
+test.serial('closed and garbage-collected Epolls release their fds', async (t) => {
+  const collect = async () => {
+    gc()
+    for (let i = 0; i < 3; i++) await setImmediate()
+  }
+  const before = fdCount()
+  const epollsBefore = fdCount(EVENTPOLL)
+  for (let round = 0; round < 10; round++) {
+    for (let i = 0; i < 1000; i++) {
+      const ep = new Epoll()
+      if (i % 2 === 0) ep.close()
+    }
+    await collect()
+  }
+  for (let tries = 0; tries < 100 && fdCount(EVENTPOLL) !== epollsBefore; tries++) await collect()
+  t.is(fdCount(EVENTPOLL), epollsBefore)
+  t.true(fdCount() <= before, 'other fds may close meanwhile (tsx cache writes), none may stay open')
+})
+
+test('closing the Epoll leaves registered fds open', (t) => {
+  using p = pipe()
+  const ep = new Epoll()
+  ep.register(p.r, EPOLLIN)
+  ep.register(p.w, EPOLLOUT)
+  ep.close()
+  t.true(fs.fstatSync(p.r).isFIFO())
+  t.true(fs.fstatSync(p.w).isFIFO())
+})

@@ -1,0 +1,56 @@
+/** Real fds for the tests (FIFOs stand in for pipes until there is a socket API) and fd-table checks. */
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+/** Both ends of a pipe, non-blocking; `close()` (or `using`) closes both. */
+export interface Pipe extends Disposable {
+  readonly r: number
+  readonly w: number
+  close(): void
+}
+
+/** A pipe whose FIFO stays at `path` until `close()`, so that a child process can open it. */
+export function fifo(): Pipe & { readonly path: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpoll-'))
+  const file = path.join(dir, 'fifo')
+  execFileSync('mkfifo', [file])
+  const r = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
+  const w = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)
+  const close = () => {
+    fs.closeSync(r)
+    fs.closeSync(w)
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+  return { path: file, r, w, close, [Symbol.dispose]: close }
+}
+
+/** An anonymous pipe: a FIFO unlinked as soon as both ends are open. */
+export function pipe(): Pipe {
+  const p = fifo()
+  fs.rmSync(path.dirname(p.path), { recursive: true })
+  return p
+}
+
+/** How many fds this process has open; only those whose /proc link is `link`, if given. */
+export function fdCount(link?: string): number {
+  const fds = fs.readdirSync('/proc/self/fd')
+  return link === undefined ? fds.length : fds.filter((fd) => readlink(`/proc/self/fd/${fd}`) === link).length
+}
+
+function readlink(file: string): string | undefined {
+  try {
+    return fs.readlinkSync(file)
+  } catch {
+    return undefined // closed since the directory was listed
+  }
+}
+
+/** An fd number far above the ones in use that is not open. */
+export function unusedFd(): number {
+  const open = new Set(fs.readdirSync('/proc/self/fd').map(Number))
+  let fd = 9000
+  while (open.has(fd)) fd++
+  return fd
+}
