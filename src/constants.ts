@@ -30,3 +30,86 @@ export const EPOLLONESHOT = 0x40000000
 export const EPOLLET = 0x80000000
 /** `Epoll` flag: close the epoll fd on exec (always set, as in Python). O_CLOEXEC on x64/arm64. */
 export const EPOLL_CLOEXEC = 0o2000000
+
+/* Socket constants (Linux values, as Python's `socket` module exports them). */
+
+/** Local (Unix domain) sockets. */
+export const AF_UNIX = 1
+/** IPv4. */
+export const AF_INET = 2
+/** IPv6. */
+export const AF_INET6 = 10
+/** Stream sockets (TCP). */
+export const SOCK_STREAM = 1
+/** Datagram sockets (UDP). */
+export const SOCK_DGRAM = 2
+/** `type` flag: create the socket non-blocking. */
+export const SOCK_NONBLOCK = 0o4000
+/** `type` flag: close on exec (always set by fdpoll). */
+export const SOCK_CLOEXEC = 0o2000000
+/** Socket-level options. */
+export const SOL_SOCKET = 1
+/** Allow binding a port in TIME_WAIT. */
+export const SO_REUSEADDR = 2
+/** The socket's type. */
+export const SO_TYPE = 3
+/** Pending error (read it after a non-blocking connect). */
+export const SO_ERROR = 4
+/** Allow broadcast datagrams. */
+export const SO_BROADCAST = 6
+/** Send buffer size. */
+export const SO_SNDBUF = 7
+/** Receive buffer size. */
+export const SO_RCVBUF = 8
+/** TCP keep-alive probes. */
+export const SO_KEEPALIVE = 9
+/** Linger on close (a struct linger, as bytes). */
+export const SO_LINGER = 13
+/** Several sockets may bind the same port; the kernel spreads connections among them. */
+export const SO_REUSEPORT = 15
+/** The socket's protocol. */
+export const SO_PROTOCOL = 38
+/** The socket's family. */
+export const SO_DOMAIN = 39
+/** IP protocol (level for IP options). */
+export const IPPROTO_IP = 0
+/** TCP (level for TCP options). */
+export const IPPROTO_TCP = 6
+/** UDP. */
+export const IPPROTO_UDP = 17
+/** IPv6 (level for IPv6 options). */
+export const IPPROTO_IPV6 = 41
+/** Restrict an AF_INET6 socket to IPv6. */
+export const IPV6_V6ONLY = 26
+/** Send segments at once, no Nagle buffering. */
+export const TCP_NODELAY = 1
+/** Hold partial segments until uncorked (batch a response). */
+export const TCP_CORK = 3
+/** Idle seconds before keep-alive probes. */
+export const TCP_KEEPIDLE = 4
+/** Seconds between keep-alive probes. */
+export const TCP_KEEPINTVL = 5
+/** Keep-alive probes before the connection is dropped. */
+export const TCP_KEEPCNT = 6
+/** Wake accept() only when data arrives. */
+export const TCP_DEFER_ACCEPT = 9
+/** Send ACKs at once. */
+export const TCP_QUICKACK = 12
+/** TCP Fast Open queue length. */
+export const TCP_FASTOPEN = 23
+/** `shutdown`: no more receives. */
+export const SHUT_RD = 0
+/** `shutdown`: no more sends. */
+export const SHUT_WR = 1
+/** `shutdown`: neither. */
+export const SHUT_RDWR = 2
+/** `recv` flag: look without consuming. */
+export const MSG_PEEK = 0x2
+/** `recv`/`send` flag: do not block this call. */
+export const MSG_DONTWAIT = 0x40
+/** `recv` flag: wait for the full amount. */
+export const MSG_WAITALL = 0x100
+/** `send` flag: no SIGPIPE (always set by fdpoll). */
+export const MSG_NOSIGNAL = 0x4000
+/** The kernel's cap on `listen` backlogs. */
+export const SOMAXCONN = 4096

@@ -26,10 +26,10 @@ export class OSError extends Error {
   /** The description alone, as Python's `strerror` attribute, e.g. 'file already exists'. */
   readonly strerror: string
 
-  constructor(errnum: number, syscall: string) {
-    const code = codes.get(errnum) ?? `Unknown system error ${errnum}`
+  constructor(errnum: number, syscall: string, code?: string, strerror?: string) {
+    code ??= codes.get(errnum) ?? `Unknown system error ${errnum}`
     descriptions ??= getSystemErrorMap()
-    const strerror = descriptions.get(-errnum)?.[1] ?? `unknown error ${errnum}`
+    strerror ??= descriptions.get(-errnum)?.[1] ?? `unknown error ${errnum}`
     super(`${code}: ${strerror}, ${syscall}`)
     this.name = new.target.name
     this.errno = errnum
@@ -61,6 +61,9 @@ export class ConnectionAbortedError extends ConnectionError {}
 export class ConnectionRefusedError extends ConnectionError {}
 /** ECONNRESET. */
 export class ConnectionResetError extends ConnectionError {}
+
+/** Python's `socket.gaierror`: a host name did not resolve (code 'EAI_NONAME'). */
+export class gaierror extends OSError {}
 
 /** Python's ValueError, thrown for an operation on a closed object. */
 export class ValueError extends Error {
@@ -95,6 +98,11 @@ const classes: Record<string, typeof OSError> = {
 export function osError(errnum: number, syscall: string): OSError {
   const Class = classes[codes.get(errnum) ?? ''] ?? OSError
   return new Class(errnum, syscall)
+}
+
+/** The error for a host name that did not resolve, as getaddrinfo reports it. */
+export function hostNotFound(syscall: string): gaierror {
+  return new gaierror(-2, syscall, 'EAI_NONAME', 'Name or service not known')
 }
 
 /** The error for using a closed object, named after it: "I/O operation on closed epoll". */

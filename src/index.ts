@@ -1,4 +1,6 @@
-/** fdpoll: Python-style epoll for Node.js. Re-exports only. */
+/** fdpoll: Python-style epoll, sockets and TCP options for Node.js. Re-exports only. */
 export * from './constants.js'
 export * from './errors.js'
 export { Epoll, type FileLike } from './epoll.js'
+export { Socket, socketpair, createServer, createConnection, type Address, type ServerOptions } from './socket.js'
+export { setNoDelay, setCork, corked } from './tcp.js'

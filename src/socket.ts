@@ -1,0 +1,319 @@
+/**
+ * `Socket`: Python's `socket.socket` on an fd that fdpoll owns. Blocking unless
+ * `setblocking(false)`; a non-blocking call that would wait throws BlockingIOError (EAGAIN,
+ * or EINPROGRESS for connect), exactly as in Python. Sends never raise SIGPIPE.
+ */
+import {
+  GAI_NOT_FOUND, SockAddress, fdClose, socketAccept, socketBind, socketConnect, socketCreate,
+  socketGetBlocking, socketGetsockopt, socketListen, socketName, socketPair, socketRecv,
+  socketRecvfrom, socketSend, socketSendto, socketSetBlocking, socketSetsockopt, socketShutdown,
+} from './binding.js'
+import { fileno as toFd, integer } from './args.js'
+import {
+  AF_INET, AF_INET6, AF_UNIX, SO_DOMAIN, SO_PROTOCOL, SO_TYPE, SOCK_CLOEXEC, SOCK_NONBLOCK,
+  SOCK_STREAM, SOL_SOCKET,
+} from './constants.js'
+import { OSError, closedError, hostNotFound, osError } from './errors.js'
+import { own, release } from './owner.js'
+
+/** `[host, port]` (AF_INET), `[host, port, flowinfo?, scopeId?]` (AF_INET6) or a path (AF_UNIX). */
+export type Address = [host: string, port: number, flowinfo?: number, scopeId?: number] | string
+
+/** Python's default `listen()` backlog: min(SOMAXCONN, 128). */
+const DEFAULT_BACKLOG = 128
+const intOption = new Int32Array(1)
+const intOptionBytes = Buffer.from(intOption.buffer)
+
+/** Throws the OSError (or gaierror) for a negative native result; returns it otherwise. */
+export function check(ret: number, syscall: string): number {
+  if (ret >= 0) return ret
+  if (ret === GAI_NOT_FOUND) throw hostNotFound(syscall)
+  throw osError(-ret, syscall)
+}
+
+/** `setsockopt` of an int (or boolean) option on a raw fd. */
+export function setIntOption(fd: number, level: number, name: number, value: number | boolean): void {
+  intOption[0] = Number(value)
+  check(socketSetsockopt(fd, level, name, intOptionBytes), 'setsockopt')
+}
+
+/** `getsockopt` of an int option on a raw fd. */
+export function getIntOption(fd: number, level: number, name: number): number {
+  check(socketGetsockopt(fd, level, name, intOptionBytes), 'getsockopt')
+  return intOption[0]
+}
+
+/** A socket that owns its fd (Python's `socket.socket`). */
+export class Socket implements Disposable {
+  /** AF_INET, AF_INET6 or AF_UNIX. */
+  readonly family: number
+  /** SOCK_STREAM or SOCK_DGRAM (without SOCK_NONBLOCK / SOCK_CLOEXEC). */
+  readonly type: number
+  /** The protocol, usually 0. */
+  readonly proto: number
+  #fd: number
+
+  /**
+   * Creates a socket (defaults AF_INET, SOCK_STREAM, 0), or wraps `fileno`, an existing socket
+   * fd that the new object then owns; -1 arguments are then read from the fd, as in Python.
+   */
+  constructor(family = -1, type = -1, proto = -1, fileno: number | null = null) {
+    if (fileno === null) {
+      family = integer(family, 'family') === -1 ? AF_INET : family
+      type = integer(type, 'type') === -1 ? SOCK_STREAM : type
+      proto = integer(proto, 'proto') === -1 ? 0 : proto
+      this.#fd = check(socketCreate(family, type, proto), 'socket')
+    } else {
+      this.#fd = toFd(fileno)
+      if (integer(family, 'family') === -1) family = getIntOption(this.#fd, SOL_SOCKET, SO_DOMAIN)
+      if (integer(type, 'type') === -1) type = getIntOption(this.#fd, SOL_SOCKET, SO_TYPE)
+      if (integer(proto, 'proto') === -1) proto = getIntOption(this.#fd, SOL_SOCKET, SO_PROTOCOL)
+    }
+    this.family = family
+    this.type = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)
+    this.proto = proto
+    own(this, this.#fd)
+  }
+
+  /** The fd, or -1 once closed or detached (Python returns -1 too). */
+  fileno(): number {
+    return this.#fd
+  }
+
+  /** True once closed or detached. */
+  get closed(): boolean {
+    return this.#fd < 0
+  }
+
+  /** Sets O_NONBLOCK (`false`) or clears it (`true`). */
+  setblocking(flag: boolean): void {
+    check(socketSetBlocking(this.#open(), Boolean(flag)), 'fcntl')
+  }
+
+  /** True unless the socket is non-blocking. */
+  getblocking(): boolean {
+    return check(socketGetBlocking(this.#open()), 'fcntl') === 1
+  }
+
+  /** Binds to `address` ('' is the wildcard host; host names are resolved). */
+  bind(address: Address): void {
+    this.#withAddress(address, 'bind', socketBind)
+  }
+
+  /** Listens with `backlog` pending connections (default 128, as Python). */
+  listen(backlog = DEFAULT_BACKLOG): void {
+    check(socketListen(this.#open(), Math.max(0, integer(backlog, 'backlog'))), 'listen')
+  }
+
+  /** Accepts a connection: `[conn, address]`; the new socket is blocking, as in Python. */
+  accept(): [Socket, Address] {
+    const fd = check(socketAccept(this.#open(), false), 'accept')
+    const conn = new Socket(this.family, this.type, this.proto, fd)
+    return [conn, conn.#name(true)]
+  }
+
+  /** Connects; non-blocking sockets throw BlockingIOError (EINPROGRESS) while connecting. */
+  connect(address: Address): void {
+    this.#withAddress(address, 'connect', socketConnect)
+  }
+
+  /** Like `connect`, but returns the errno (0 on success) instead of throwing an OSError. */
+  connectEx(address: Address): number {
+    try {
+      this.connect(address)
+      return 0
+    } catch (e) {
+      if (e instanceof OSError && e.errno > 0) return e.errno
+      throw e
+    }
+  }
+
+  /** Receives up to `bufsize` bytes: a Buffer, empty at end of stream. */
+  recv(bufsize: number, flags = 0): Buffer {
+    const buf = Buffer.allocUnsafe(nonNegative(bufsize, 'bufsize'))
+    return buf.subarray(0, this.recvInto(buf, 0, flags))
+  }
+
+  /** Receives into `buffer` (up to `nbytes`, 0 = its length): the byte count, 0 at end of stream. */
+  recvInto(buffer: Uint8Array, nbytes = 0, flags = 0): number {
+    const fd = this.#open()
+    const target = nbytes === 0 ? bytes(buffer) : bytes(buffer).subarray(0, nonNegative(nbytes, 'nbytes'))
+    if (target.length < nbytes) throw new RangeError('nbytes is greater than the length of the buffer')
+    return check(socketRecv(fd, target as Buffer, integer(flags, 'flags')), 'recv')
+  }
+
+  /** Receives a datagram: `[data, sender]`. */
+  recvfrom(bufsize: number, flags = 0): [Buffer, Address] {
+    const buf = Buffer.allocUnsafe(nonNegative(bufsize, 'bufsize'))
+    const got = socketRecvfrom(this.#open(), buf, integer(flags, 'flags'))
+    if (typeof got === 'number') throw osError(-got, 'recvfrom')
+    return [buf.subarray(0, got.nbytes), fromNative(got.address)]
+  }
+
+  /** Sends what the kernel takes of `data` now: the byte count. */
+  send(data: Uint8Array, flags = 0): number {
+    return check(socketSend(this.#open(), bytes(data), integer(flags, 'flags')), 'send')
+  }
+
+  /** Sends all of `data`, looping over partial sends (a non-blocking socket may throw EAGAIN). */
+  sendall(data: Uint8Array, flags = 0): void {
+    let rest = bytes(data)
+    while (rest.length > 0) rest = rest.subarray(this.send(rest, flags))
+  }
+
+  /** Sends a datagram to `address`: `sendto(data, address)` or `sendto(data, flags, address)`. */
+  sendto(data: Uint8Array, flagsOrAddress: number | Address, address?: Address): number {
+    const [flags, to] = address === undefined ? [0, flagsOrAddress as Address] : [flagsOrAddress as number, address]
+    const fd = this.#open()
+    const [host, port, flowinfo, scopeId] = toNative(this.family, to)
+    return check(socketSendto(fd, bytes(data), integer(flags, 'flags'), this.family, host, port, flowinfo, scopeId), 'sendto')
+  }
+
+  /** Shuts down reading (SHUT_RD), writing (SHUT_WR) or both (SHUT_RDWR). */
+  shutdown(how: number): void {
+    check(socketShutdown(this.#open(), integer(how, 'how')), 'shutdown')
+  }
+
+  /** The local address. */
+  getsockname(): Address {
+    return this.#name(false)
+  }
+
+  /** The peer's address. */
+  getpeername(): Address {
+    return this.#name(true)
+  }
+
+  /** Sets an option: an int (or boolean) value, or raw bytes for struct options. */
+  setsockopt(level: number, optname: number, value: number | boolean | Uint8Array): void {
+    const fd = this.#open()
+    if (value instanceof Uint8Array) check(socketSetsockopt(fd, level, optname, value), 'setsockopt')
+    else if (typeof value === 'number' || typeof value === 'boolean') setIntOption(fd, level, optname, value)
+    else throw new TypeError('setsockopt value must be a number, a boolean or a Uint8Array')
+  }
+
+  /** Reads an option: an int, or with `buflen` the raw bytes (Python's getsockopt). */
+  getsockopt(level: number, optname: number, buflen?: number): number | Buffer {
+    const fd = this.#open()
+    if (buflen === undefined) return getIntOption(fd, level, optname)
+    const buf = Buffer.alloc(nonNegative(buflen, 'buflen'))
+    return buf.subarray(0, check(socketGetsockopt(fd, level, optname, buf), 'getsockopt'))
+  }
+
+  /** Gives up the fd without closing it and returns it. */
+  detach(): number {
+    const fd = this.#fd
+    this.#fd = -1
+    release(this)
+    return fd
+  }
+
+  /** Closes the socket. Idempotent; ECONNRESET is ignored, as in Python. */
+  close(): void {
+    if (this.#fd < 0) return
+    const ret = fdClose(this.detach())
+    if (ret < 0 && osError(-ret, 'close').code !== 'ECONNRESET') throw osError(-ret, 'close')
+  }
+
+  /** Closes, so `using sock = new Socket()` works like Python's `with socket.socket() as sock`. */
+  [Symbol.dispose](): void {
+    this.close()
+  }
+
+  #open(): number {
+    if (this.#fd < 0) throw osError(9, 'socket') // EBADF, as Python raises on a closed socket
+    return this.#fd
+  }
+
+  #name(peer: boolean): Address {
+    const name = socketName(this.#open(), peer)
+    if (typeof name === 'number') throw osError(-name, peer ? 'getpeername' : 'getsockname')
+    return fromNative(name)
+  }
+
+  #withAddress(
+    address: Address,
+    syscall: string,
+    call: (fd: number, family: number, host: string, port: number, flowinfo: number, scopeId: number) => number,
+  ): void {
+    const fd = this.#open()
+    const [host, port, flowinfo, scopeId] = toNative(this.family, address)
+    check(call(fd, this.family, host, port, flowinfo, scopeId), syscall)
+  }
+}
+
+/** A connected pair of sockets (default AF_UNIX, SOCK_STREAM), Python's `socket.socketpair`. */
+export function socketpair(family = AF_UNIX, type = SOCK_STREAM, proto = 0): [Socket, Socket] {
+  const fds = socketPair(integer(family, 'family'), integer(type, 'type'), integer(proto, 'proto'))
+  if (typeof fds === 'number') throw osError(-fds, 'socketpair')
+  return [new Socket(family, type, proto, fds[0]), new Socket(family, type, proto, fds[1])]
+}
+
+/** Options of `createServer`. */
+export interface ServerOptions {
+  /** AF_INET (default) or AF_INET6. */
+  family?: number
+  /** `listen` backlog (default 128). */
+  backlog?: number | null
+  /** Set SO_REUSEPORT, so several processes can serve the port. */
+  reusePort?: boolean
+}
+
+/** A listening TCP socket bound to `address`, with SO_REUSEADDR (Python's `socket.create_server`). */
+export function createServer(address: Address, { family = AF_INET, backlog = null, reusePort = false }: ServerOptions = {}): Socket {
+  const sock = new Socket(family, SOCK_STREAM)
+  try {
+    sock.setsockopt(SOL_SOCKET, 2 /* SO_REUSEADDR */, 1)
+    if (reusePort) sock.setsockopt(SOL_SOCKET, 15 /* SO_REUSEPORT */, 1)
+    sock.bind(address)
+    sock.listen(backlog ?? DEFAULT_BACKLOG)
+    return sock
+  } catch (e) {
+    sock.close()
+    throw e
+  }
+}
+
+/** A TCP socket connected to `[host, port]` (Python's `socket.create_connection`), blocking. */
+export function createConnection(address: [host: string, port: number], family = AF_INET): Socket {
+  const sock = new Socket(family, SOCK_STREAM)
+  try {
+    sock.connect(address)
+    return sock
+  } catch (e) {
+    sock.close()
+    throw e
+  }
+}
+
+function toNative(family: number, address: Address): [string, number, number, number] {
+  if (family === AF_UNIX) {
+    if (typeof address !== 'string') throw new TypeError('an AF_UNIX address must be a path string')
+    return [address, 0, 0, 0]
+  }
+  if (!Array.isArray(address) || typeof address[0] !== 'string' || address.length < 2) {
+    throw new TypeError(`an ${family === AF_INET6 ? 'AF_INET6' : 'AF_INET'} address must be [host, port${family === AF_INET6 ? ', flowinfo?, scopeId?' : ''}]`)
+  }
+  if (family === AF_INET && address.length !== 2) throw new TypeError('an AF_INET address must be [host, port]')
+  const [host, port, flowinfo = 0, scopeId = 0] = address
+  if (integer(port, 'port') < 0 || port > 65535) throw new RangeError(`port must be 0-65535, got ${port}`)
+  if (integer(flowinfo, 'flowinfo') < 0 || flowinfo > 0xfffff) throw new RangeError('flowinfo must be 0-1048575')
+  if (integer(scopeId, 'scopeId') < 0 || scopeId > 2 ** 32 - 1) throw new RangeError('scopeId must fit in 32 bits')
+  return [host, port, flowinfo, scopeId]
+}
+
+function fromNative(a: SockAddress): Address {
+  if (a.family === AF_INET) return [a.host, a.port]
+  if (a.family === AF_INET6) return [a.host, a.port, a.flowinfo, a.scopeId]
+  return a.host
+}
+
+function bytes(data: unknown): Uint8Array {
+  if (data instanceof Uint8Array) return data
+  throw new TypeError('data must be a Buffer or Uint8Array (use Buffer.from(text) for a string)')
+}
+
+function nonNegative(value: unknown, name: string): number {
+  if (integer(value, name) < 0) throw new RangeError(`negative ${name}: ${value}`)
+  return value as number
+}
