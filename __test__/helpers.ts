@@ -33,10 +33,15 @@ export function pipe(): Pipe {
   return p
 }
 
-/** How many fds this process has open; only those whose /proc link is `link`, if given. */
-export function fdCount(link?: string): number {
+/** How many fds this process has open; only those whose /proc link is `link` (or matches it), if given. */
+export function fdCount(link?: string | RegExp): number {
   const fds = fs.readdirSync('/proc/self/fd')
-  return link === undefined ? fds.length : fds.filter((fd) => readlink(`/proc/self/fd/${fd}`) === link).length
+  if (link === undefined) return fds.length
+  const matches = (target: string) => (typeof link === 'string' ? target === link : link.test(target))
+  return fds.filter((fd) => {
+    const target = readlink(`/proc/self/fd/${fd}`)
+    return target !== undefined && matches(target)
+  }).length
 }
 
 function readlink(file: string): string | undefined {

@@ -2,9 +2,7 @@
  * `Epoll`: CPython's `select.epoll`, same methods, defaults, units (seconds) and errors.
  * `poll()` blocks the JS thread while it waits, as Python's does.
  */
-import {
-  epollCreate, epollModify, epollPoll, epollPollInto, epollRegister, epollUnregister, fdClose,
-} from './binding.js'
+import { epollCreate, epollModify, epollPollInto, epollRegister, epollUnregister, fdClose } from './binding.js'
 import { eventMask, fileno, integer, timeoutMs } from './args.js'
 import { EPOLL_CLOEXEC, EPOLLIN, EPOLLOUT, EPOLLPRI } from './constants.js'
 import { closedError, errno, osError } from './errors.js'
@@ -12,9 +10,14 @@ import { own, release } from './owner.js'
 
 /** Python's default for `maxevents = -1`: FD_SETSIZE - 1. */
 const DEFAULT_MAXEVENTS = 1023
+/** The core's cap on events per poll; more stay on the kernel's ready list for the next one. */
+const MAX_EVENTS_PER_POLL = 65_536
 
 /** Anything `register` accepts: an fd, or an object with a `fileno()` method. */
 export type FileLike = number | { fileno(): number }
+
+/** The packed `[fd, events, ...]` array every `poll()` fills, grown to the largest maxevents. */
+let scratch = new Uint32Array(2 * DEFAULT_MAXEVENTS)
 
 /** Set by `fromfd` for the constructor call it makes. */
 let adopted: number | undefined
@@ -82,10 +85,13 @@ export class Epoll implements Disposable {
    */
   poll(timeout?: number | null, maxevents = -1): [number, number][] {
     const epfd = this.#open()
-    const packed = epollPoll(epfd, timeoutMs(timeout), maxEvents(maxevents))
-    if (typeof packed === 'number') throw osError(-packed, 'epoll_wait')
-    const events = new Array<[number, number]>(packed.length >> 1)
-    for (let i = 0; i < events.length; i++) events[i] = [packed[2 * i], packed[2 * i + 1]]
+    const ms = timeoutMs(timeout)
+    const max = maxEvents(maxevents)
+    if (scratch.length < 2 * max) scratch = new Uint32Array(2 * max)
+    const count = epollPollInto(epfd, scratch, ms, max)
+    if (count < 0) throw osError(-count, 'epoll_wait')
+    const events = new Array<[number, number]>(count)
+    for (let i = 0; i < count; i++) events[i] = [scratch[2 * i], scratch[2 * i + 1]]
     return events
   }
 
@@ -99,7 +105,7 @@ export class Epoll implements Disposable {
       throw new TypeError('out must be an Int32Array or a Uint32Array')
     }
     if (out.length < 2) throw new RangeError('out must have room for at least one [fd, events] pair')
-    const count = epollPollInto(epfd, out, timeoutMs(timeout))
+    const count = epollPollInto(epfd, out, timeoutMs(timeout), out.length >>> 1)
     if (count < 0) throw osError(-count, 'epoll_wait')
     return count
   }
@@ -129,5 +135,5 @@ export class Epoll implements Disposable {
 function maxEvents(maxevents: unknown): number {
   if (integer(maxevents, 'maxevents') === -1) return DEFAULT_MAXEVENTS
   if ((maxevents as number) < 1) throw new RangeError(`maxevents must be greater than 0, got ${maxevents}`)
-  return Math.min(maxevents as number, 2 ** 31 - 1)
+  return Math.min(maxevents as number, MAX_EVENTS_PER_POLL)
 }

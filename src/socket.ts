@@ -13,7 +13,7 @@ import {
   AF_INET, AF_INET6, AF_UNIX, SO_DOMAIN, SO_PROTOCOL, SO_TYPE, SOCK_CLOEXEC, SOCK_NONBLOCK,
   SOCK_STREAM, SOL_SOCKET,
 } from './constants.js'
-import { OSError, closedError, hostNotFound, osError } from './errors.js'
+import { OSError, hostNotFound, osError } from './errors.js'
 import { own, release } from './owner.js'
 
 /** `[host, port]` (AF_INET), `[host, port, flowinfo?, scopeId?]` (AF_INET6) or a path (AF_UNIX). */
@@ -107,9 +107,9 @@ export class Socket implements Disposable {
 
   /** Accepts a connection: `[conn, address]`; the new socket is blocking, as in Python. */
   accept(): [Socket, Address] {
-    const fd = check(socketAccept(this.#open(), false), 'accept')
-    const conn = new Socket(this.family, this.type, this.proto, fd)
-    return [conn, conn.#name(true)]
+    const accepted = socketAccept(this.#open(), false)
+    if (typeof accepted === 'number') throw osError(-accepted, 'accept')
+    return [new Socket(this.family, this.type, this.proto, accepted.fd), fromNative(accepted.address)]
   }
 
   /** Connects; non-blocking sockets throw BlockingIOError (EINPROGRESS) while connecting. */

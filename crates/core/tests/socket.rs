@@ -10,7 +10,8 @@ fn tcp_pair() -> (i32, i32, i32) {
     let bound = socket::local_address(server).unwrap();
     let client = socket::socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
     socket::connect(client, &bound).unwrap();
-    let conn = socket::accept(server, true).unwrap();
+    let (conn, peer) = socket::accept(server, true).unwrap();
+    assert_eq!(peer, socket::local_address(client).unwrap());
     (server, client, conn)
 }
 

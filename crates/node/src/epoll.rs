@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use fdpoll_core::{Events, Poller};
-use napi::bindgen_prelude::{Either, Uint32Array};
+use napi::bindgen_prelude::Either;
 use napi_derive::napi;
 
 use crate::{neg_errno, status, EINVAL};
@@ -41,22 +41,13 @@ pub fn epoll_unregister(epfd: i32, fd: i32) -> i32 {
     status(Poller::from_fd(epfd).unregister(fd))
 }
 
-/// Waits and returns the ready events packed as `[fd0, ev0, fd1, ev1, ...]`, or `-errno`.
+/// Waits and writes `out[2i] = fd, out[2i+1] = events` for at most `maxevents` events (and at
+/// most `out.length / 2`); returns the count, or `-errno`. Allocates nothing.
 #[napi]
-pub fn epoll_poll(epfd: i32, timeout_ms: i32, maxevents: u32) -> Either<Uint32Array, i32> {
-    EVENTS.with_borrow_mut(|events| match Poller::from_fd(epfd).poll(events, timeout(timeout_ms), maxevents as usize) {
-        Ok(_) => Either::A(Uint32Array::new(events.iter().flat_map(|(fd, bits)| [fd as u32, bits]).collect())),
-        Err(e) => Either::B(neg_errno(e)),
-    })
-}
-
-/// Waits and writes `out[2i] = fd, out[2i+1] = events` for at most `out.length / 2` events;
-/// returns the count, or `-errno`. Allocates nothing.
-#[napi]
-pub fn epoll_poll_into(epfd: i32, out: Either<&mut [i32], &mut [u32]>, timeout_ms: i32) -> i32 {
+pub fn epoll_poll_into(epfd: i32, out: Either<&mut [i32], &mut [u32]>, timeout_ms: i32, maxevents: u32) -> i32 {
     match out {
-        Either::A(signed) => fill(epfd, signed, timeout_ms, |fd, bits| [fd, bits as i32]),
-        Either::B(unsigned) => fill(epfd, unsigned, timeout_ms, |fd, bits| [fd as u32, bits]),
+        Either::A(signed) => fill(epfd, signed, timeout_ms, maxevents, |fd, bits| [fd, bits as i32]),
+        Either::B(unsigned) => fill(epfd, unsigned, timeout_ms, maxevents, |fd, bits| [fd as u32, bits]),
     }
 }
 
@@ -66,11 +57,12 @@ pub fn fd_close(fd: i32) -> i32 {
     status(fdpoll_core::close(fd))
 }
 
-fn fill<T>(epfd: i32, out: &mut [T], timeout_ms: i32, pair: impl Fn(i32, u32) -> [T; 2]) -> i32 {
-    if out.len() < 2 {
+fn fill<T>(epfd: i32, out: &mut [T], timeout_ms: i32, maxevents: u32, pair: impl Fn(i32, u32) -> [T; 2]) -> i32 {
+    let max = (out.len() / 2).min(maxevents as usize);
+    if max == 0 {
         return -EINVAL; // no room for one event: polling would drop an edge-triggered one
     }
-    EVENTS.with_borrow_mut(|events| match Poller::from_fd(epfd).poll(events, timeout(timeout_ms), out.len() / 2) {
+    EVENTS.with_borrow_mut(|events| match Poller::from_fd(epfd).poll(events, timeout(timeout_ms), max) {
         Ok(count) => {
             for ((fd, bits), slot) in events.iter().zip(out.chunks_exact_mut(2)) {
                 let [a, b] = pair(fd, bits);

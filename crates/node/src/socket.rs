@@ -60,10 +60,20 @@ pub fn socket_listen(fd: i32, backlog: i32) -> i32 {
     status(socket::listen(fd, backlog))
 }
 
-/// `accept4(2)`, close-on-exec and optionally non-blocking: the new fd or `-errno`.
+/// What `socketAccept` returns: the new fd and the peer's address.
+#[napi(object)]
+pub struct Accepted {
+    pub fd: i32,
+    pub address: SockAddress,
+}
+
+/// `accept4(2)`, close-on-exec and optionally non-blocking: the new fd and the peer, or `-errno`.
 #[napi]
-pub fn socket_accept(fd: i32, nonblocking: bool) -> i32 {
-    socket::accept(fd, nonblocking).unwrap_or_else(neg_errno)
+pub fn socket_accept(fd: i32, nonblocking: bool) -> Either<Accepted, i32> {
+    match socket::accept(fd, nonblocking) {
+        Ok((fd, address)) => Either::A(Accepted { fd, address: to_js(address) }),
+        Err(e) => Either::B(neg_errno(e)),
+    }
 }
 
 /// `recv(2)` into `buf`: the byte count (0 at end of stream) or `-errno`.

@@ -43,11 +43,19 @@ pub fn listen(fd: RawFd, backlog: i32) -> io::Result<()> {
 }
 
 /// `accept4(2)` with SOCK_CLOEXEC, and SOCK_NONBLOCK when `nonblocking`; EINTR retried.
-pub fn accept(fd: RawFd, nonblocking: bool) -> io::Result<RawFd> {
+/// Returns the new fd and the peer's address as accept reported it (valid even when the peer
+/// has already reset the connection, unlike a later getpeername).
+pub fn accept(fd: RawFd, nonblocking: bool) -> io::Result<(RawFd, Address)> {
     let flags = libc::SOCK_CLOEXEC | if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
-    // SAFETY: null address pointers ask the kernel not to report the peer address.
-    retry(|| unsafe { libc::accept4(fd, std::ptr::null_mut(), std::ptr::null_mut(), flags) } as isize)
-        .map(|n| n as RawFd)
+    // SAFETY: an all-zero sockaddr_storage is a valid (AF_UNSPEC) value.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let conn = retry(|| {
+        len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: `storage`/`len` describe a writable sockaddr the kernel fills at most `len` of.
+        unsafe { libc::accept4(fd, (&mut storage as *mut libc::sockaddr_storage).cast(), &mut len, flags) as isize }
+    })?;
+    Ok((conn as RawFd, from_raw(&storage, len)))
 }
 
 /// `recv(2)` into `buf`; EINTR retried. Returns 0 at end of stream.

@@ -1,0 +1,71 @@
+/**
+ * The classic level-triggered epoll "Hello, world!" HTTP server, line for line as Python's
+ * select.epoll version reads (../shared/reference, example 1). Run: `npm start` (PORT=8080).
+ * One addition to the original: a client that hangs up before its request is complete is
+ * closed, instead of being reported readable forever.
+ */
+import {
+  AF_INET, EPOLLHUP, EPOLLIN, EPOLLOUT, Epoll, SHUT_RDWR, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, Socket,
+} from '../src/index.js'
+
+const EOL1 = Buffer.from('\n\n')
+const EOL2 = Buffer.from('\n\r\n')
+let response = 'HTTP/1.0 200 OK\r\nDate: Mon, 1 Jan 1996 01:01:01 GMT\r\n'
+response += 'Content-Type: text/plain\r\nContent-Length: 13\r\n\r\n'
+response += 'Hello, world!'
+
+const serversocket = new Socket(AF_INET, SOCK_STREAM)
+serversocket.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
+serversocket.bind(['0.0.0.0', Number(process.env.PORT ?? 8080)])
+serversocket.listen(1)
+serversocket.setblocking(false)
+console.log(`Serving on http://127.0.0.1:${serversocket.getsockname()[1]}/`)
+
+const epoll = new Epoll()
+epoll.register(serversocket.fileno(), EPOLLIN)
+try {
+  const connections = new Map<number, Socket>()
+  const requests = new Map<number, Buffer>()
+  const responses = new Map<number, Buffer>()
+  while (true) {
+    const events = epoll.poll(1)
+    for (const [fileno, event] of events) {
+      if (fileno === serversocket.fileno()) {
+        const [connection] = serversocket.accept()
+        connection.setblocking(false)
+        epoll.register(connection.fileno(), EPOLLIN)
+        connections.set(connection.fileno(), connection)
+        requests.set(connection.fileno(), Buffer.alloc(0))
+        responses.set(connection.fileno(), Buffer.from(response))
+      } else if (event & EPOLLIN) {
+        const data = connections.get(fileno)!.recv(1024)
+        if (data.length === 0) {
+          epoll.unregister(fileno)
+          connections.get(fileno)!.close()
+          connections.delete(fileno)
+          continue
+        }
+        requests.set(fileno, Buffer.concat([requests.get(fileno)!, data]))
+        if (requests.get(fileno)!.includes(EOL1) || requests.get(fileno)!.includes(EOL2)) {
+          epoll.modify(fileno, EPOLLOUT)
+          console.log('-'.repeat(40) + '\n' + requests.get(fileno)!.toString().slice(0, -2))
+        }
+      } else if (event & EPOLLOUT) {
+        const byteswritten = connections.get(fileno)!.send(responses.get(fileno)!)
+        responses.set(fileno, responses.get(fileno)!.subarray(byteswritten))
+        if (responses.get(fileno)!.length === 0) {
+          epoll.modify(fileno, 0)
+          connections.get(fileno)!.shutdown(SHUT_RDWR)
+        }
+      } else if (event & EPOLLHUP) {
+        epoll.unregister(fileno)
+        connections.get(fileno)!.close()
+        connections.delete(fileno)
+      }
+    }
+  }
+} finally {
+  epoll.unregister(serversocket.fileno())
+  epoll.close()
+  serversocket.close()
+}
