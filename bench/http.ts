@@ -1,0 +1,307 @@
+/**
+ * HTTP/1.1 keep-alive "Hello, world!" throughput under wrk: fdpoll's examples/hello-world-fast.ts
+ * beside node:http, node:net, a C epoll server and Python's select.epoll (bench/servers/), all
+ * answering with the same 76 bytes. Each server runs pinned to CPU 0 and wrk to CPU 1. Per run:
+ * req/s, p99 latency and errors from wrk, the server's CPU time per request (utime + stime from
+ * /proc/PID/stat over the wrk window) and its peak RSS (VmHWM). Every round runs each server once,
+ * in turn, each freshly started; the table holds the medians over rounds (errors are summed).
+ *
+ * Run: node --import tsx bench/http.ts [--quick] [--connections N] [--duration S] [--pipeline N]
+ *        [--fdpoll FILE]   (--quick: 1 round of 2 s; --fdpoll: another fdpoll server to bench)
+ */
+import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+
+const ROOT = path.join(__dirname, '..')
+const OUT = path.join(__dirname, 'out') // gitignored: the C build and the wrk Lua script
+const RESPONSE = 'HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 13\r\n\r\nHello, world!'
+
+function fail(message: string): never {
+  throw new Error(`bench aborted: ${message}`)
+}
+
+/** The value of `--name V` or `--name=V`, or `fallback`. */
+function flag(name: string, fallback: string): string {
+  const i = process.argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`))
+  if (i < 0) return fallback
+  const value = process.argv[i].includes('=') ? process.argv[i].split('=').slice(1).join('=') : process.argv[i + 1]
+  return value ?? fail(`--${name} needs a value`)
+}
+
+function positiveInt(name: string, fallback: number): number {
+  const value = Number(flag(name, String(fallback)))
+  if (!Number.isInteger(value) || value < 1) fail(`--${name} must be a positive integer`)
+  return value
+}
+
+const QUICK = process.argv.includes('--quick')
+const ROUNDS = QUICK ? 1 : 3
+const CONNECTIONS = positiveInt('connections', 50)
+const DURATION = positiveInt('duration', QUICK ? 2 : 5) // seconds; wrk takes whole seconds
+const PIPELINE = positiveInt('pipeline', 1)
+const FDPOLL = path.resolve(flag('fdpoll', path.join(ROOT, 'examples/hello-world-fast.ts')))
+/** A path as shown: relative to the repository when inside it. */
+const shown = (file: string) => (path.relative(ROOT, file).startsWith('..') ? file : path.relative(ROOT, file))
+
+interface Server { name: string; cmd: string; args: string[] }
+const SERVERS: Server[] = [
+  { name: `fdpoll (${shown(FDPOLL)})`, cmd: process.execPath, args: ['--import', 'tsx', FDPOLL] },
+  { name: 'node:http', cmd: process.execPath, args: [path.join(__dirname, 'servers/node-http.js')] },
+  { name: 'node:net', cmd: process.execPath, args: [path.join(__dirname, 'servers/node-net.js')] },
+  { name: 'C epoll', cmd: path.join(OUT, 'epoll-server'), args: [] },
+  { name: 'Python select.epoll', cmd: 'python3', args: [path.join(__dirname, 'servers/python-epoll.py')] },
+]
+
+interface Result { rps: number; cpuUsPerReq: number; p99Us: number; rssMiB: number; errors: number }
+
+const notes: string[] = []
+const HAS_TASKSET = !spawnSync('taskset', ['-V']).error
+const NCPU = os.cpus().length
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
+
+/** `cmd args` pinned to `cpu` with taskset (which execs, so the pid stays the command's). */
+function pinned(cpu: number, cmd: string, args: string[]): [string, string[]] {
+  return HAS_TASKSET && cpu < NCPU ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args]
+}
+
+// Every child is tracked and killed on any way out: error, signal or normal exit.
+const children = new Set<ChildProcess>()
+function track(child: ChildProcess): ChildProcess {
+  children.add(child)
+  child.on('exit', () => children.delete(child))
+  return child
+}
+function killAll(): void {
+  for (const child of children) child.kill('SIGKILL')
+}
+process.on('exit', killAll)
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    killAll()
+    process.exit(130)
+  })
+}
+
+/** Starts a server on a free port; resolves once it prints its "Serving on" line. */
+function startServer(server: Server): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
+  const [cmd, args] = pinned(0, server.cmd, server.args)
+  const child = track(spawn(cmd, args, { cwd: ROOT, env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] }))
+  let stderr = ''
+  child.stderr!.on('data', (d) => { if (stderr.length < 10_000) stderr += d })
+  return new Promise((resolve, reject) => {
+    let firstLine = ''
+    let seen = false
+    const timer = setTimeout(() => reject(new Error(`${server.name} printed no "Serving on" line within 20 s`)), 20_000)
+    child.stdout!.on('data', (d) => { // keeps draining stdout afterwards so a chatty server never blocks
+      if (seen) return
+      firstLine += d
+      const nl = firstLine.indexOf('\n')
+      if (nl < 0) return
+      seen = true
+      clearTimeout(timer)
+      const m = /^Serving on http:\/\/127\.0\.0\.1:(\d+)\/$/.exec(firstLine.slice(0, nl))
+      if (m) resolve({ child, port: Number(m[1]), stderr: () => stderr.trim() })
+      else reject(new Error(`${server.name}: first stdout line is not "Serving on http://127.0.0.1:PORT/": ${JSON.stringify(firstLine.slice(0, nl))}`))
+    })
+    child.on('error', (e) => { clearTimeout(timer); reject(new Error(`cannot start ${server.name}: ${e.message}`)) })
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      reject(new Error(`${server.name} exited (${code ?? signal}) before serving${stderr ? `: ${stderr.trim()}` : ''}`))
+    })
+  })
+}
+
+/** SIGTERM, then SIGKILL after 3 s; resolves once the process is gone. */
+async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
+  await exited
+  clearTimeout(timer)
+}
+
+/** One GET on a fresh connection: the raw response (headers + Content-Length bytes of body). */
+function probe(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1')
+    let got = ''
+    const finish = (err: Error | null, text = got) => {
+      clearTimeout(timer)
+      sock.destroy()
+      if (err) reject(err)
+      else resolve(text)
+    }
+    const timer = setTimeout(() => finish(new Error('no complete response within 5 s')), 5000)
+    sock.on('connect', () => sock.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`))
+    sock.on('data', (d) => {
+      got += d.toString('latin1')
+      const end = got.indexOf('\r\n\r\n')
+      const length = end < 0 ? null : /\r\ncontent-length:\s*(\d+)/i.exec(got.slice(0, end))
+      if (length && got.length >= end + 4 + Number(length[1])) finish(null, got.slice(0, end + 4 + Number(length[1])))
+    })
+    sock.on('error', (e) => finish(e))
+    sock.on('close', () => finish(null))
+  })
+}
+
+/** Runs wrk (pinned to CPU 1) against `port`; resolves with its stdout. */
+function runWrk(port: number, script: string | null): Promise<string> {
+  const args = ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', ...(script ? ['-s', script] : []), `http://127.0.0.1:${port}/`]
+  const [cmd, cmdArgs] = pinned(1, 'wrk', args)
+  const child = track(spawn(cmd, cmdArgs, { stdio: ['ignore', 'pipe', 'pipe'] }))
+  let out = ''
+  let err = ''
+  child.stdout!.on('data', (d) => { out += d })
+  child.stderr!.on('data', (d) => { err += d })
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), (DURATION + 30) * 1000)
+    child.on('error', (e) => { clearTimeout(timer); reject(new Error(`cannot run wrk: ${e.message}`)) })
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      if (code === 0) resolve(out)
+      else reject(new Error(`wrk exited (${code ?? signal}): ${(err || out).trim()}`))
+    })
+  })
+}
+
+/** req/s, total requests, p99 (µs) and errors (socket errors + non-2xx/3xx) from wrk's output. */
+function parseWrk(out: string): { rps: number; requests: number; p99Us: number; errors: number } {
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out)
+  const requests = /(\d+) requests in /.exec(out)
+  const p99 = /^\s*99(?:\.0+)?%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(out)
+  if (!rps || !requests || !p99) fail(`cannot parse wrk output:\n${out}`)
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out)
+  const errors = (sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0) + (non2xx ? Number(non2xx[1]) : 0)
+  const unit = { us: 1, ms: 1e3, s: 1e6, m: 60e6 }[p99[2] as 'us' | 'ms' | 's' | 'm']
+  return { rps: Number(rps[1]), requests: Number(requests[1]), p99Us: Number(p99[1]) * unit, errors }
+}
+
+/** utime + stime of `pid` (all its threads), in clock ticks. */
+function cpuTicks(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ') // fields from 3 (state) on
+  return Number(fields[11]) + Number(fields[12]) // fields 14 and 15
+}
+
+function maxRssMiB(pid: number): number {
+  const hwm = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return hwm ? Number(hwm[1]) / 1024 : NaN
+}
+
+/** One run: start, check, load with wrk, measure, stop. */
+async function benchOne(server: Server, script: string | null): Promise<Result> {
+  const { child, port, stderr } = await startServer(server)
+  try {
+    let response: string
+    try {
+      response = await probe(port)
+    } catch (e) {
+      fail(`${server.name}: test request failed: ${(e as Error).message}`)
+    }
+    const body = response.slice(response.indexOf('\r\n\r\n') + 4)
+    if (!/^HTTP\/1\.[01] 200 /.test(response) || response.indexOf('\r\n\r\n') < 0 || body !== 'Hello, world!') {
+      fail(`${server.name}: test request did not return 200 "Hello, world!", got ${JSON.stringify(response)}`)
+    }
+    const note = `${server.name}: response bytes differ from the 76-byte reference: ${JSON.stringify(response)}`
+    if (response !== RESPONSE && !notes.includes(note)) notes.push(note)
+
+    const pid = child.pid!
+    const before = cpuTicks(pid)
+    const wrk = parseWrk(await runWrk(port, script))
+    if (child.exitCode !== null || child.signalCode !== null) fail(`${server.name} died during the run: ${stderr()}`)
+    const cpuSeconds = (cpuTicks(pid) - before) / CLK_TCK
+    const rssMiB = maxRssMiB(pid)
+    const err = `${server.name} stderr: ${stderr().split('\n').slice(0, 3).join(' / ')}`
+    if (stderr() && !notes.includes(err)) notes.push(err)
+    // wrk's percentiles are wrong when pipelining: it records one latency per batch but corrects
+    // for coordinated omission with a per-response interval (the 99% line often reads 0.00us)
+    const p99Us = PIPELINE > 1 || wrk.p99Us === 0 ? NaN : wrk.p99Us
+    return { rps: wrk.rps, cpuUsPerReq: (cpuSeconds / wrk.requests) * 1e6, p99Us, rssMiB, errors: wrk.errors }
+  } finally {
+    await stopServer(child)
+  }
+}
+
+/** A wrk script that sends `n` requests back to back in each write (wrk counts each response). */
+function pipelineScript(n: number): string {
+  const file = path.join(OUT, `pipeline-${n}.lua`)
+  fs.writeFileSync(file, [
+    `-- written by bench/http.ts: ${n} pipelined requests per send`,
+    'init = function(args)',
+    '  local r = {}',
+    `  for i = 1, ${n} do r[i] = wrk.format() end`,
+    '  req = table.concat(r)',
+    'end',
+    'request = function()',
+    '  return req',
+    'end',
+    '',
+  ].join('\n'))
+  return file
+}
+
+function version(cmd: string, args: string[], re: RegExp): string {
+  const run = spawnSync(cmd, args, { encoding: 'utf8' })
+  return re.exec(`${run.stdout ?? ''}${run.stderr ?? ''}`)?.[1] ?? '?'
+}
+
+/** The median, NaN if any value is (an unknown p99). */
+const median = (xs: number[]) => (xs.some(Number.isNaN) ? NaN : [...xs].sort((a, b) => a - b)[xs.length >> 1])
+const int = (x: number) => Math.round(x).toLocaleString('en-US')
+const latency = (us: number) => (Number.isNaN(us) ? 'n/a' : us < 1000 ? `${us.toFixed(0)} µs` : `${(us / 1000).toFixed(2)} ms`)
+
+async function main() {
+  if (!fs.existsSync(FDPOLL)) fail(`${shown(FDPOLL)} not found (pass --fdpoll FILE to bench another fdpoll server)`)
+  if (spawnSync('wrk', ['-v']).error) fail('wrk not found on PATH')
+  const load = os.loadavg()[0]
+  if (load > 1) notes.push(`load average ${load.toFixed(2)} when the bench started: other work shared these CPUs, numbers are noisy`)
+  if (!HAS_TASKSET) notes.push('taskset not found: servers and wrk ran unpinned')
+  else if (NCPU < 2) notes.push(`only ${NCPU} CPU: wrk ran unpinned, sharing CPU 0 with the server`)
+  fs.mkdirSync(OUT, { recursive: true })
+  const cc = spawnSync('cc', ['-O2', '-o', path.join(OUT, 'epoll-server'), path.join(__dirname, 'servers/epoll-server.c')], { encoding: 'utf8' })
+  if (cc.error || cc.status !== 0) fail(`cannot compile bench/servers/epoll-server.c: ${cc.error?.message ?? cc.stderr}`)
+  const script = PIPELINE > 1 ? pipelineScript(PIPELINE) : null
+  if (script) notes.push("p99 n/a: wrk's latency percentiles are invalid with pipelining")
+
+  const results: Result[][] = SERVERS.map(() => [])
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const [i, server] of SERVERS.entries()) {
+      const r = await benchOne(server, script)
+      results[i].push(r)
+      console.error(`round ${round}/${ROUNDS} ${server.name}: ${int(r.rps)} req/s, ${r.cpuUsPerReq.toFixed(1)} CPU µs/req, p99 ${latency(r.p99Us)}, ${r.errors} errors`)
+    }
+  }
+
+  const wrkArgs = `wrk -t1 -c${CONNECTIONS} -d${DURATION}s --latency${script ? ` -s ${path.relative(ROOT, script)}` : ''}`
+  console.log(
+    `${new Date().toISOString()} | ${os.cpus()[0].model} | node ${process.version} | ` +
+      `python ${version('python3', ['--version'], /Python (\S+)/)} | wrk ${version('wrk', ['-v'], /^wrk (\S+)/)} | ` +
+      `${wrkArgs} (pipeline ${PIPELINE}) | server on CPU 0, wrk on CPU 1 | ` +
+      `median of ${ROUNDS} round${ROUNDS > 1 ? 's' : ''}, errors summed`,
+  )
+  console.log('')
+  console.log('| server | req/s | ratio to node:http | CPU µs/req | p99 | max RSS MiB | errors |')
+  console.log('|---|---:|---:|---:|---:|---:|---:|')
+  const baseline = median(results[SERVERS.findIndex((s) => s.name === 'node:http')].map((r) => r.rps))
+  SERVERS.forEach((server, i) => {
+    const rs = results[i]
+    const rps = median(rs.map((r) => r.rps))
+    console.log(
+      `| ${server.name} | ${int(rps)} | ${(rps / baseline).toFixed(2)}x | ${median(rs.map((r) => r.cpuUsPerReq)).toFixed(1)} | ` +
+        `${latency(median(rs.map((r) => r.p99Us)))} | ${median(rs.map((r) => r.rssMiB)).toFixed(1)} | ${rs.reduce((a, r) => a + r.errors, 0)} |`,
+    )
+  })
+  for (const note of notes) console.log(`\nnote: ${note}`)
+}
+
+main()
+  .catch((e) => {
+    console.error((e as Error).message)
+    process.exitCode = 1
+  })
+  .finally(killAll)
