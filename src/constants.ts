@@ -113,3 +113,30 @@ export const MSG_WAITALL = 0x100
 export const MSG_NOSIGNAL = 0x4000
 /** The kernel's cap on `listen` backlogs. */
 export const SOMAXCONN = 4096
+
+/* poll(2) constants, for `Poll` (Python's `select.poll`). */
+
+/** Readable. */
+export const POLLIN = 0x001
+/** Urgent data to read. */
+export const POLLPRI = 0x002
+/** Writable. */
+export const POLLOUT = 0x004
+/** Error (always reported). */
+export const POLLERR = 0x008
+/** Hang up (always reported). */
+export const POLLHUP = 0x010
+/** The fd is not open (always reported). */
+export const POLLNVAL = 0x020
+/** Normal data readable. */
+export const POLLRDNORM = 0x040
+/** Priority data readable. */
+export const POLLRDBAND = 0x080
+/** Normal data writable. */
+export const POLLWRNORM = 0x100
+/** Priority data writable. */
+export const POLLWRBAND = 0x200
+/** Unused by Linux; exported for parity. */
+export const POLLMSG = 0x400
+/** The peer shut down its writing half. */
+export const POLLRDHUP = 0x2000

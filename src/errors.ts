@@ -77,6 +77,18 @@ export class ValueError extends Error {
   }
 }
 
+/** Python's KeyError: a lookup of something that is not registered. */
+export class KeyError extends Error {
+  /** 'ERR_NOT_REGISTERED' or 'ERR_ALREADY_REGISTERED'. */
+  readonly code: string
+
+  constructor(message: string, code: string) {
+    super(message)
+    this.name = 'KeyError'
+    this.code = code
+  }
+}
+
 const classes: Record<string, typeof OSError> = {
   EAGAIN: BlockingIOError,
   EALREADY: BlockingIOError,

@@ -2,8 +2,10 @@
 //! All `unsafe` code lives in the `sys` backends.
 
 pub mod address;
+pub mod multiplex;
 mod poller;
 mod sys;
+pub mod timeout;
 
 pub use address::{resolve, Address, ResolveError};
 pub use poller::{Events, Poller, MAX_EVENTS_PER_POLL};

@@ -7,9 +7,10 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::sys::{self, CtlOp, RawEvent};
+use crate::timeout::{ceil_ms, retry_interrupted};
 
 /// The most events one `poll` returns, whatever `maxevents` asks: the rest stay on the kernel's
 /// ready list for the next call, so a huge `maxevents` never means a huge allocation.
@@ -75,18 +76,7 @@ impl Poller {
     /// Returns how many events (at most `maxevents`, at least 1 asked for) arrived.
     pub fn poll(self, events: &mut Events, timeout: Option<Duration>, maxevents: usize) -> io::Result<usize> {
         let max = maxevents.clamp(1, MAX_EVENTS_PER_POLL);
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let mut wait_ms = timeout.map_or(-1, ceil_ms);
-        loop {
-            match sys::wait(self.fd, &mut events.ready, max, wait_ms) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    if let Some(at) = deadline {
-                        wait_ms = ceil_ms(at.saturating_duration_since(Instant::now()));
-                    }
-                }
-                result => return result,
-            }
-        }
+        retry_interrupted(timeout, |left| sys::wait(self.fd, &mut events.ready, max, ceil_ms(left)))
     }
 
     /// Closes the epoll fd. Call it once: the number may be reused by the next open.
@@ -95,17 +85,12 @@ impl Poller {
     }
 }
 
-/// Milliseconds for epoll_wait: rounded up, saturated at `i32::MAX`.
-fn ceil_ms(timeout: Duration) -> i32 {
-    let ms = timeout.as_nanos().div_ceil(1_000_000);
-    ms.min(i32::MAX as u128) as i32
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sys::testing::{dup_to, interrupt_me_after, pipe, read, write};
     use std::os::fd::AsRawFd;
+    use std::time::Instant;
 
     fn close(fd: RawFd) {
         sys::close(fd).unwrap();
@@ -249,9 +234,6 @@ mod tests {
         let start = Instant::now();
         assert_eq!(poll(p, Some(Duration::from_micros(100)), 1).len(), 0);
         assert!(start.elapsed() >= Duration::from_millis(1), "{:?}", start.elapsed());
-        assert_eq!(ceil_ms(Duration::from_nanos(1)), 1);
-        assert_eq!(ceil_ms(Duration::from_millis(1500)), 1500);
-        assert_eq!(ceil_ms(Duration::from_secs(u64::MAX)), i32::MAX);
     }
 
     #[test]

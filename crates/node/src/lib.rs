@@ -4,6 +4,7 @@
 //! the right error object.
 
 mod epoll;
+mod multiplex;
 mod socket;
 
 /// EINVAL: an argument the OS would reject (an output array too small, a port over 65535).

@@ -6,6 +6,8 @@ mod epoll;
 pub use epoll::*;
 
 #[cfg(unix)]
+pub mod multiplex;
+#[cfg(unix)]
 pub mod socket;
 
 use std::io;
