@@ -89,6 +89,18 @@ export class KeyError extends Error {
   }
 }
 
+/** Python's RuntimeError: an operation the object's state does not allow ("Selector is closed"). */
+export class RuntimeError extends Error {
+  /** 'ERR_CLOSED'. */
+  readonly code: string
+
+  constructor(message: string, code: string) {
+    super(message)
+    this.name = 'RuntimeError'
+    this.code = code
+  }
+}
+
 const classes: Record<string, typeof OSError> = {
   EAGAIN: BlockingIOError,
   EALREADY: BlockingIOError,

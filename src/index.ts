@@ -5,3 +5,7 @@ export { Epoll, type FileLike } from './epoll.js'
 export { Socket, socketpair, createServer, createConnection, type Address, type ServerOptions } from './socket.js'
 export { setNoDelay, setCork, corked } from './tcp.js'
 export { Poll, poll, select } from './select.js'
+export {
+  EVENT_READ, EVENT_WRITE, DefaultSelector, EpollSelector, PollSelector, SelectSelector, BaseSelector,
+  SelectorMapping, type SelectorKey,
+} from './selectors.js'

@@ -1,0 +1,47 @@
+/**
+ * The reference selectors echo server (it upper-cases what it receives), line for line as
+ * Python's `selectors` version reads (../shared/reference, example 3).
+ * Run: `node --import tsx examples/echo-selectors.ts` (PORT=8088), then e.g. `nc 127.0.0.1 8088`.
+ */
+import { AF_INET, DefaultSelector, EVENT_READ, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, Socket } from '../src/index.js'
+
+type Callback = (sock: Socket, mask: number) => void
+const sel = new DefaultSelector<Callback>()
+
+function accept(server: Socket, mask: number): void {
+  const [conn] = server.accept()
+  sel.register(conn, EVENT_READ, read)
+}
+
+function read(conn: Socket, mask: number): void {
+  try {
+    const data = conn.recv(1024)
+    if (data.length === 0) {
+      sel.unregister(conn)
+      conn.close()
+      return
+    }
+    conn.send(upper(data))
+  } catch {
+    sel.unregister(conn)
+    conn.close()
+  }
+}
+
+/** Python's bytes.upper(): ASCII letters only. */
+function upper(data: Buffer): Buffer {
+  return data.map((c) => (c >= 0x61 && c <= 0x7a ? c - 0x20 : c)) as Buffer
+}
+
+const server = new Socket(AF_INET, SOCK_STREAM)
+server.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
+server.bind(['127.0.0.1', Number(process.env.PORT ?? 8088)])
+server.listen(5)
+server.setblocking(false)
+sel.register(server, EVENT_READ, accept)
+console.log(`Serving on tcp://127.0.0.1:${server.getsockname()[1]}`)
+while (true) {
+  for (const [key, mask] of sel.select()) {
+    key.data(key.fileobj as Socket, mask)
+  }
+}
