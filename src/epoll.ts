@@ -2,10 +2,12 @@
  * `Epoll`: CPython's `select.epoll`, same methods, defaults, units (seconds) and errors.
  * `poll()` blocks the JS thread while it waits, as Python's does.
  */
-import { epollCreate, epollModify, epollPollInto, epollRegister, epollUnregister, fdClose } from './binding.js'
+import {
+  Watcher, epollCreate, epollModify, epollPollInto, epollRegister, epollUnregister, fdClose, watchStart,
+} from './binding.js'
 import { eventMask, fileno, integer, timeoutMs } from './args.js'
 import { EPOLL_CLOEXEC, EPOLLIN, EPOLLOUT, EPOLLPRI } from './constants.js'
-import { closedError, errno, osError } from './errors.js'
+import { ValueError, closedError, errno, osError } from './errors.js'
 import { own, release } from './owner.js'
 
 /** Python's default for `maxevents = -1`: FD_SETSIZE - 1. */
@@ -26,6 +28,10 @@ let adopted: number | undefined
 export class Epoll implements Disposable {
   /** The epoll fd this object owns; -1 once closed. */
   #fd: number
+  /** The waiting thread that delivers readiness on Node's loop, while watched. */
+  #watcher: Watcher | undefined
+  /** Whether watching keeps the process alive (`ref()`, the default) or not (`unref()`). */
+  #keepAlive = true
 
   /**
    * Creates an epoll fd (always close-on-exec). `sizehint` is -1 or positive and otherwise
@@ -110,10 +116,98 @@ export class Epoll implements Disposable {
     return count
   }
 
-  /** Closes the epoll fd. Idempotent; registered fds stay open. */
+  /**
+   * Delivers readiness on Node's own event loop, without blocking it: whenever registered fds
+   * are ready, `callback(events)` runs on the JS thread with the `[fd, events]` pairs `poll(0)`
+   * returns (at most `maxevents`). The next wait starts only after `callback` returns, so a
+   * level-triggered fd that `callback` services never spins. One watch per Epoll.
+   */
+  watch(callback: (events: [number, number][]) => void, maxevents = -1): void {
+    if (typeof callback !== 'function') throw new TypeError('callback must be a function')
+    const max = maxEvents(maxevents)
+    this.#startWatch(() => {
+      const events = this.poll(0, max)
+      if (events.length > 0) callback(events)
+    })
+  }
+
+  /** `watch` on the allocation-free path: fills `out` as `pollInto` does and calls `callback(count)`. */
+  watchInto(out: Int32Array | Uint32Array, callback: (count: number) => void): void {
+    if (typeof callback !== 'function') throw new TypeError('callback must be a function')
+    this.pollInto(out, 0) // validates `out` (and reports anything already ready on the first wakeup)
+    this.#startWatch(() => {
+      const count = this.pollInto(out, 0)
+      if (count > 0) callback(count)
+    })
+  }
+
+  /** Stops `watch`/`watchInto`. Idempotent; `close()` does it too. */
+  unwatch(): void {
+    const watcher = this.#watcher
+    this.#watcher = undefined
+    watcher?.stop()
+  }
+
+  /** True while watched. */
+  get watching(): boolean {
+    return this.#watcher !== undefined
+  }
+
+  /** Makes watching keep the process alive (the default), like a Node handle's `ref()`. */
+  ref(): this {
+    this.#keepAlive = true
+    this.#watcher?.setRef(true)
+    return this
+  }
+
+  /** Lets the process exit while this Epoll is watched, like a Node handle's `unref()`. */
+  unref(): this {
+    this.#keepAlive = false
+    this.#watcher?.setRef(false)
+    return this
+  }
+
+  /**
+   * `for await (const events of ep)`: the batches `watch` delivers, until `unwatch()`/`close()`
+   * or a `break`. Batches queue up while the loop body awaits other work, so with
+   * level-triggered fds service each batch before awaiting anything else.
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<[number, number][], void, undefined> {
+    const batches: [number, number][][] = []
+    let wake: (() => void) | undefined
+    this.watch((events) => {
+      batches.push(events)
+      wake?.()
+    })
+    const watcher = this.#watcher
+    try {
+      while (true) {
+        while (batches.length > 0) yield batches.shift()!
+        if (this.#watcher !== watcher) return
+        await new Promise<void>((resolve) => (wake = resolve))
+        wake = undefined
+      }
+    } finally {
+      if (this.#watcher === watcher) this.unwatch()
+    }
+  }
+
+  #startWatch(dispatch: () => void): void {
+    const epfd = this.#open()
+    if (this.#watcher !== undefined) throw new ValueError('this Epoll is already watched: unwatch() first', 'ERR_WATCHED')
+    const watcher: Watcher | number = watchStart(epfd, () => {
+      if (this.#watcher === watcher) dispatch() // a dispatch queued before unwatch() is dropped
+    })
+    if (typeof watcher === 'number') throw osError(-watcher, 'watch')
+    this.#watcher = watcher
+    if (!this.#keepAlive) watcher.setRef(false)
+  }
+
+  /** Closes the epoll fd (and stops watching). Idempotent; registered fds stay open. */
   close(): void {
     const fd = this.#fd
     if (fd < 0) return
+    this.unwatch()
     this.#fd = -1
     release(this)
     const ret = fdClose(fd)

@@ -4,6 +4,8 @@
 mod epoll;
 #[cfg(target_os = "linux")]
 pub use epoll::*;
+#[cfg(target_os = "linux")]
+pub mod eventfd;
 
 #[cfg(unix)]
 pub mod multiplex;
