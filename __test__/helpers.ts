@@ -1,8 +1,10 @@
 /** Real fds for the tests (FIFOs stand in for pipes until there is a socket API) and fd-table checks. */
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+
+import { Socket, socketpair } from '../src/index.js'
 
 /** Both ends of a pipe, non-blocking; `close()` (or `using`) closes both. */
 export interface Pipe extends Disposable {
@@ -58,4 +60,41 @@ export function unusedFd(): number {
   let fd = 9000
   while (open.has(fd)) fd++
   return fd
+}
+
+/** A child process that writes to the socket it was handed (see `writeLater`). */
+export interface Writer {
+  /** Resolves once the child has exited (or failed to start). */
+  readonly exited: Promise<unknown>
+  /** Kills the child if it is still running and waits for it to exit. */
+  stop(): Promise<void>
+}
+
+/**
+ * Hands `peer` (one end of a socketpair) to `sh` as its stdout and closes this process's copy:
+ * after `seconds` the child writes `text` and exits, so the other end reads `text`, then EOF.
+ * Whatever becomes of the child, its exit closes `peer`, so a blocking wait on the other end
+ * always ends: at the latest when the child is gone.
+ */
+export function writeLater(peer: Socket, seconds: number, text = ''): Writer {
+  const child = spawn('sh', ['-c', 'sleep "$1"; printf %s "$2"', 'sh', String(seconds), text], {
+    stdio: ['ignore', peer.fileno(), 'ignore'],
+  })
+  peer.close() // spawn returns once the child has exec'd: it holds its own copy by now
+  const exited = new Promise<unknown>((resolve) => {
+    child.on('exit', resolve)
+    child.on('error', resolve)
+  })
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) child.kill('SIGKILL')
+    await exited
+  }
+  return { exited, stop }
+}
+
+/** Socketpairs, opened until an fd of the last one is at least `fd` (e.g. past FD_SETSIZE). */
+export function socketpairsUpTo(fd: number): [Socket, Socket][] {
+  const pairs: [Socket, Socket][] = []
+  while (pairs.length === 0 || pairs[pairs.length - 1][1].fileno() < fd) pairs.push(socketpair())
+  return pairs
 }

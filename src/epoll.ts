@@ -196,7 +196,12 @@ export class Epoll implements Disposable {
     const epfd = this.#open()
     if (this.#watcher !== undefined) throw new ValueError('this Epoll is already watched: unwatch() first', 'ERR_WATCHED')
     const watcher: Watcher | number = watchStart(epfd, () => {
-      if (this.#watcher === watcher) dispatch() // a dispatch queued before unwatch() is dropped
+      if (this.#watcher !== watcher) return // a dispatch queued before unwatch() is dropped
+      try {
+        dispatch()
+      } catch (e) {
+        queueMicrotask(() => { throw e }) // an 'uncaughtException', as from any Node callback
+      }
     })
     if (typeof watcher === 'number') throw osError(-watcher, 'watch')
     this.#watcher = watcher
