@@ -65,41 +65,26 @@ export class ConnectionResetError extends ConnectionError {}
 /** Python's `socket.gaierror`: a host name did not resolve (code 'EAI_NONAME'). */
 export class gaierror extends OSError {}
 
-/** Python's ValueError, thrown for an operation on a closed object. */
-export class ValueError extends Error {
-  /** 'ERR_CLOSED' for operations on closed objects. */
+/** Base of the Python errors that are not OS errors: a message and a Node-style `code`. */
+export class PythonError extends Error {
+  /** What went wrong, e.g. 'ERR_CLOSED'. */
   readonly code: string
 
   constructor(message: string, code: string) {
     super(message)
-    this.name = 'ValueError'
+    this.name = new.target.name
     this.code = code
   }
 }
 
-/** Python's KeyError: a lookup of something that is not registered. */
-export class KeyError extends Error {
-  /** 'ERR_NOT_REGISTERED' or 'ERR_ALREADY_REGISTERED'. */
-  readonly code: string
+/** Python's ValueError: a bad value, or an operation on a closed object ('ERR_CLOSED'). */
+export class ValueError extends PythonError {}
 
-  constructor(message: string, code: string) {
-    super(message)
-    this.name = 'KeyError'
-    this.code = code
-  }
-}
+/** Python's KeyError: something is not registered ('ERR_NOT_REGISTERED'), or already is. */
+export class KeyError extends PythonError {}
 
 /** Python's RuntimeError: an operation the object's state does not allow ("Selector is closed"). */
-export class RuntimeError extends Error {
-  /** 'ERR_CLOSED'. */
-  readonly code: string
-
-  constructor(message: string, code: string) {
-    super(message)
-    this.name = 'RuntimeError'
-    this.code = code
-  }
-}
+export class RuntimeError extends PythonError {}
 
 const classes: Record<string, typeof OSError> = {
   EAGAIN: BlockingIOError,

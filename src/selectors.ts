@@ -73,9 +73,7 @@ export abstract class BaseSelector<T = unknown> implements Disposable {
 
   /** Watches `fileobj` for `events` (EVENT_READ | EVENT_WRITE), with `data` attached; returns its key. */
   register(fileobj: FileLike, events: number, data?: T): SelectorKey<T> {
-    if (typeof events !== 'number' || !Number.isInteger(events) || events <= 0 || events & ~(EVENT_READ | EVENT_WRITE)) {
-      throw new ValueError(`Invalid events: ${String(events)}`, 'ERR_INVALID_EVENTS')
-    }
+    checkEvents(events)
     const key: SelectorKey<T> = { fileobj, fd: this.#fd(fileobj), events, data: data as T }
     if (this.#keys.has(key.fd)) throw new KeyError(`${describe(fileobj)} (FD ${key.fd}) is already registered`, 'ERR_ALREADY_REGISTERED')
     this.#keys.set(key.fd, key)
@@ -104,9 +102,7 @@ export abstract class BaseSelector<T = unknown> implements Disposable {
   modify(fileobj: FileLike, events: number, data?: T): SelectorKey<T> {
     const key = this.#key(fileobj)
     if (events !== key.events) {
-      if (typeof events !== 'number' || !Number.isInteger(events) || events <= 0 || events & ~(EVENT_READ | EVENT_WRITE)) {
-        throw new ValueError(`Invalid events: ${String(events)}`, 'ERR_INVALID_EVENTS')
-      }
+      checkEvents(events)
       try {
         this.osModify(key.fd, events)
       } catch (e) {
@@ -279,6 +275,13 @@ export class SelectSelector<T = unknown> extends BaseSelector<T> {
 
 /** The best selector for this platform: EpollSelector on Linux. */
 export const DefaultSelector = EpollSelector
+
+/** ValueError unless `events` is a non-empty combination of EVENT_READ and EVENT_WRITE. */
+function checkEvents(events: unknown): void {
+  if (typeof events !== 'number' || !Number.isInteger(events) || events <= 0 || events & ~(EVENT_READ | EVENT_WRITE)) {
+    throw new ValueError(`Invalid events: ${String(events)}`, 'ERR_INVALID_EVENTS')
+  }
+}
 
 /** EVENT_* bits → an OS mask. */
 function toMask(events: number, read: number, write: number): number {
