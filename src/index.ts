@@ -9,3 +9,4 @@ export {
   EVENT_READ, EVENT_WRITE, DefaultSelector, EpollSelector, PollSelector, SelectSelector, BaseSelector,
   SelectorMapping, type SelectorKey,
 } from './selectors.js'
+export { IOLoop, RemoteIOLoop, Timeout, type Handler, type RemoteHandle } from './ioloop.js'

@@ -33,6 +33,18 @@ impl Waker {
     pub fn reset(&self) -> io::Result<()> {
         eventfd::reset(self.fd)
     }
+
+    /// Gives up ownership: the caller closes the returned fd.
+    pub fn into_fd(self) -> RawFd {
+        let fd = self.fd;
+        std::mem::forget(self);
+        fd
+    }
+
+    /// A waker for an eventfd owned elsewhere: dropping it does not close `fd`.
+    pub fn borrow(fd: RawFd) -> std::mem::ManuallyDrop<Waker> {
+        std::mem::ManuallyDrop::new(Waker { fd })
+    }
 }
 
 impl Drop for Waker {

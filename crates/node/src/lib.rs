@@ -6,6 +6,7 @@
 mod epoll;
 mod multiplex;
 mod socket;
+mod waker;
 mod watch;
 
 /// EINVAL: an argument the OS would reject (an output array too small, a port over 65535).

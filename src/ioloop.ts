@@ -1,0 +1,310 @@
+/**
+ * `IOLoop`: Tornado's PollIOLoop on fdpoll's Epoll, in TypeScript naming. Each turn runs the
+ * callbacks queued before it, then the due timeouts, then waits for fd events (not at all if
+ * callbacks are pending, else until the next deadline, at most an hour) and dispatches them.
+ * ERROR (EPOLLERR | EPOLLHUP) is always watched; events for fds removed earlier in the same
+ * batch are dropped; an exception in a handler or callback goes to `onError` and the loop
+ * keeps going. `start()` runs on Node's own loop (readiness through `Epoll.watch`, timeouts
+ * through Node timers); `runSync()` blocks in `poll()`, for scripts and worker threads.
+ */
+import { MessageChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads'
+import { fdClose, wakerCreate, wakerReset, wakerSignal } from './binding.js'
+import { fileno } from './args.js'
+import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT } from './constants.js'
+import { Epoll, type FileLike } from './epoll.js'
+import { OSError, RuntimeError, osError } from './errors.js'
+import { own, release } from './owner.js'
+import { type Timeout, TimeoutQueue } from './timeouts.js'
+
+export { Timeout } from './timeouts.js'
+
+/** Called with the object given to `addHandler` and the events that occurred. */
+export type Handler<F extends FileLike = FileLike> = (fileobj: F, events: number) => void
+
+/** What `remote()` hands to another thread (post it with `port` in the transfer list). */
+export interface RemoteHandle {
+  /** Where the other thread posts its messages. */
+  readonly port: MessagePort
+  /** The loop's eventfd, which the other thread signals to wake a blocked loop. */
+  readonly waker: number
+}
+
+/** The most a turn waits without a timeout due (Tornado's _POLL_TIMEOUT). */
+const MAX_WAIT_SECONDS = 3600
+
+/** An event loop over an Epoll, with callbacks and timeouts (Tornado's IOLoop). */
+export class IOLoop implements Disposable {
+  /** Readable: EPOLLIN. */
+  static readonly READ = EPOLLIN
+  /** Writable: EPOLLOUT. */
+  static readonly WRITE = EPOLLOUT
+  /** Error or hang-up: always watched. */
+  static readonly ERROR = EPOLLERR | EPOLLHUP
+
+  /** Receives each exception a handler, callback or timeout throws; by default it is logged. */
+  onError: (error: unknown) => void = (error) => console.error('fdpoll IOLoop: exception in callback', error)
+  /** Receives, on the loop's turn, each message another thread sent with `RemoteIOLoop.addCallback`. */
+  onMessage: (message: unknown) => void = () => {}
+
+  readonly #epoll = new Epoll()
+  readonly #handlers = new Map<number, [FileLike, Handler<any>]>()
+  /** The events of the batch being dispatched; removeHandler drops an fd's pending entry. */
+  readonly #pending = new Map<number, number>()
+  #callbacks: (() => void)[] = []
+  readonly #timeouts = new TimeoutQueue()
+  readonly #waker: number
+  readonly #ports: MessagePort[] = []
+  #running = false
+  #closed = false
+  /** Set while `start()` runs: Node timers for the next turn, and the promise to settle. */
+  #immediate: NodeJS.Immediate | undefined
+  #timer: NodeJS.Timeout | undefined
+  #finish: (() => void) | undefined
+
+  constructor() {
+    const waker = wakerCreate()
+    if (waker < 0) {
+      this.#epoll.close()
+      throw osError(-waker, 'eventfd')
+    }
+    this.#waker = waker
+    own(this, waker)
+    this.#epoll.register(waker, EPOLLIN)
+  }
+
+  /** The loop's clock, in seconds (monotonic), for `callAt` deadlines. */
+  time(): number {
+    return performance.now() / 1000
+  }
+
+  /** Calls `handler(fileobj, events)` when `fileobj` has any of `events` (ERROR always). */
+  addHandler<F extends FileLike>(fileobj: F, handler: Handler<F>, events: number): void {
+    const fd = fileno(fileobj)
+    this.#epoll.register(fd, events | IOLoop.ERROR)
+    this.#handlers.set(fd, [fileobj, handler])
+  }
+
+  /** Changes the events a handler waits for (ERROR always). */
+  updateHandler(fileobj: FileLike, events: number): void {
+    this.#epoll.modify(fileno(fileobj), events | IOLoop.ERROR)
+  }
+
+  /** Stops watching `fileobj`; its events still pending in this batch are dropped. */
+  removeHandler(fileobj: FileLike): void {
+    const fd = this.#fdOf(fileobj)
+    if (fd === undefined) return
+    this.#handlers.delete(fd)
+    this.#pending.delete(fd)
+    try {
+      this.#epoll.unregister(fd)
+    } catch (e) {
+      if (!(e instanceof OSError)) throw e // the fd may have been closed already
+    }
+  }
+
+  /** Runs `callback(...args)` on the next turn. (From another thread: `remote()`.) */
+  addCallback<A extends unknown[]>(callback: (...args: A) => void, ...args: A): void {
+    this.#callbacks.push(() => callback(...args))
+    this.#reschedule()
+  }
+
+  /** Runs `callback(...args)` in `delay` seconds. */
+  callLater<A extends unknown[]>(delay: number, callback: (...args: A) => void, ...args: A): Timeout {
+    return this.callAt(this.time() + delay, callback, ...args)
+  }
+
+  /** Runs `callback(...args)` at `deadline`, in `time()` seconds. */
+  callAt<A extends unknown[]>(deadline: number, callback: (...args: A) => void, ...args: A): Timeout {
+    if (typeof deadline !== 'number' || Number.isNaN(deadline)) throw new TypeError('deadline must be a number of seconds')
+    const timeout = this.#timeouts.add(deadline, () => callback(...args))
+    this.#reschedule()
+    return timeout
+  }
+
+  /** Cancels a timeout from `callLater`/`callAt` (a no-op once it ran). */
+  removeTimeout(timeout: Timeout): void {
+    this.#timeouts.cancel(timeout)
+  }
+
+  /**
+   * A handle another thread can use to queue work on this loop (post it to a worker with
+   * `handle.port` in the transfer list, then `new RemoteIOLoop(handle)` there). Functions
+   * cannot cross threads, so remote callbacks are messages, delivered to `onMessage`.
+   */
+  remote(): RemoteHandle {
+    const { port1, port2 } = new MessageChannel()
+    port1.unref()
+    this.#ports.push(port1)
+    return { port: port2, waker: this.#waker }
+  }
+
+  /** Runs the loop on Node's event loop until `stop()`; the promise settles then. */
+  start(): Promise<void> {
+    this.#begin()
+    const stopped = new Promise<void>((resolve) => (this.#finish = resolve))
+    this.#epoll.watch((events) => {
+      this.#dispatch(events)
+      this.#reschedule()
+    })
+    this.#reschedule()
+    return stopped
+  }
+
+  /** Runs the loop on this thread, blocking it, until `stop()` (from a handler or callback). */
+  runSync(): void {
+    this.#begin()
+    try {
+      while (this.#running) {
+        this.#runDue()
+        if (!this.#running) break
+        this.#dispatch(this.#epoll.poll(this.#waitSeconds()))
+      }
+    } finally {
+      this.#running = false
+    }
+  }
+
+  /** Stops the loop after the work in hand; `start()`'s promise settles. */
+  stop(): void {
+    this.#running = false
+    this.#epoll.unwatch()
+    clearImmediate(this.#immediate)
+    clearTimeout(this.#timer)
+    this.#immediate = this.#timer = undefined
+    const finish = this.#finish
+    this.#finish = undefined
+    finish?.()
+  }
+
+  /** Stops and closes the loop; with `allFds`, also closes every fd it has a handler for. */
+  close({ allFds = false }: { allFds?: boolean } = {}): void {
+    if (this.#closed) return
+    this.stop()
+    this.#closed = true
+    if (allFds) {
+      for (const [fd, [fileobj]] of this.#handlers) {
+        const closable = fileobj as { close?: () => void }
+        if (typeof closable.close === 'function') closable.close()
+        else fdClose(fd)
+      }
+    }
+    this.#handlers.clear()
+    this.#callbacks = []
+    this.#timeouts.clear()
+    this.#epoll.close()
+    for (const port of this.#ports) port.close()
+    release(this)
+    fdClose(this.#waker)
+  }
+
+  /** Closes, so `using loop = new IOLoop()` works. */
+  [Symbol.dispose](): void {
+    this.close()
+  }
+
+  #begin(): void {
+    if (this.#closed) throw new RuntimeError('IOLoop is closed', 'ERR_CLOSED')
+    if (this.#running) throw new RuntimeError('IOLoop is already running', 'ERR_RUNNING')
+    this.#running = true
+  }
+
+  /** The callbacks queued before this turn, then the due timeouts. */
+  #runDue(): void {
+    const callbacks = this.#callbacks
+    this.#callbacks = []
+    const due = this.#timeouts.popDue(this.time())
+    for (const callback of callbacks) this.#run(callback)
+    for (const timeout of due) if (timeout.callback !== null) this.#run(timeout.callback)
+  }
+
+  /** How long the next wait may last: 0 with callbacks pending, else until the next deadline. */
+  #waitSeconds(): number {
+    if (this.#callbacks.length > 0) return 0
+    const deadline = this.#timeouts.nextDeadline()
+    if (deadline === undefined) return MAX_WAIT_SECONDS
+    return Math.max(0, Math.min(deadline - this.time(), MAX_WAIT_SECONDS))
+  }
+
+  #dispatch(events: [number, number][]): void {
+    for (const [fd, mask] of events) this.#pending.set(fd, mask)
+    for (const [fd, mask] of this.#pending) {
+      this.#pending.delete(fd)
+      if (fd === this.#waker) this.#receiveRemote()
+      else {
+        const entry = this.#handlers.get(fd)
+        if (entry !== undefined) this.#run(() => entry[1](entry[0], mask))
+      }
+    }
+  }
+
+  #receiveRemote(): void {
+    wakerReset(this.#waker)
+    for (const port of this.#ports) {
+      for (let got = receiveMessageOnPort(port); got !== undefined; got = receiveMessageOnPort(port)) {
+        const { message } = got
+        this.#callbacks.push(() => this.onMessage(message))
+      }
+    }
+  }
+
+  /** Under `start()`: arranges the next turn with Node timers (at once if callbacks wait). */
+  #reschedule(): void {
+    if (this.#finish === undefined || this.#immediate !== undefined) return
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    const turn = () => {
+      this.#immediate = this.#timer = undefined
+      this.#runDue()
+      this.#reschedule()
+    }
+    const wait = this.#waitSeconds()
+    if (wait === 0) this.#immediate = setImmediate(turn)
+    else if (this.#timeouts.nextDeadline() !== undefined) this.#timer = setTimeout(turn, Math.ceil(wait * 1000))
+  }
+
+  #run(fn: () => void): void {
+    try {
+      fn()
+    } catch (e) {
+      if (e instanceof OSError && e.code === 'EPIPE') return // the client went away: not an error
+      try {
+        this.onError(e)
+      } catch (hookError) {
+        console.error('fdpoll IOLoop: onError threw', hookError)
+      }
+    }
+  }
+
+  #fdOf(fileobj: FileLike): number | undefined {
+    try {
+      return fileno(fileobj)
+    } catch {
+      for (const [fd, [obj]] of this.#handlers) if (obj === fileobj) return fd
+      return undefined
+    }
+  }
+}
+
+/** The other-thread side of `IOLoop.remote()`. */
+export class RemoteIOLoop {
+  readonly #port: MessagePort
+  readonly #waker: number
+
+  /** Wraps a handle received from the loop's thread. */
+  constructor(handle: RemoteHandle) {
+    this.#port = handle.port
+    this.#waker = handle.waker
+  }
+
+  /** Queues `message` for the loop's `onMessage` and wakes it, even inside `runSync()`. */
+  addCallback(message: unknown): void {
+    this.#port.postMessage(message)
+    const ret = wakerSignal(this.#waker)
+    if (ret < 0) throw osError(-ret, 'write')
+  }
+
+  /** Closes this side of the channel. */
+  close(): void {
+    this.#port.close()
+  }
+}
