@@ -32,6 +32,8 @@ export class Epoll implements Disposable {
   #watcher: Watcher | undefined
   /** Whether watching keeps the process alive (`ref()`, the default) or not (`unref()`). */
   #keepAlive = true
+  /** Wakes a `for await` waiting for the next batch, so that `unwatch()`/`close()` ends it. */
+  #onUnwatch: (() => void) | undefined
 
   /**
    * Creates an epoll fd (always close-on-exec). `sizehint` is -1 or positive and otherwise
@@ -107,10 +109,7 @@ export class Epoll implements Disposable {
    */
   pollInto(out: Int32Array | Uint32Array, timeout?: number | null): number {
     const epfd = this.#open()
-    if (!(out instanceof Int32Array || out instanceof Uint32Array)) {
-      throw new TypeError('out must be an Int32Array or a Uint32Array')
-    }
-    if (out.length < 2) throw new RangeError('out must have room for at least one [fd, events] pair')
+    checkOut(out)
     const count = epollPollInto(epfd, out, timeoutMs(timeout), out.length >>> 1)
     if (count < 0) throw osError(-count, 'epoll_wait')
     return count
@@ -134,7 +133,8 @@ export class Epoll implements Disposable {
   /** `watch` on the allocation-free path: fills `out` as `pollInto` does and calls `callback(count)`. */
   watchInto(out: Int32Array | Uint32Array, callback: (count: number) => void): void {
     if (typeof callback !== 'function') throw new TypeError('callback must be a function')
-    this.pollInto(out, 0) // validates `out` (and reports anything already ready on the first wakeup)
+    this.#open()
+    checkOut(out) // without polling: that would consume edge-triggered events before the watch
     this.#startWatch(() => {
       const count = this.pollInto(out, 0)
       if (count > 0) callback(count)
@@ -144,8 +144,11 @@ export class Epoll implements Disposable {
   /** Stops `watch`/`watchInto`. Idempotent; `close()` does it too. */
   unwatch(): void {
     const watcher = this.#watcher
+    const onUnwatch = this.#onUnwatch
     this.#watcher = undefined
+    this.#onUnwatch = undefined
     watcher?.stop()
+    onUnwatch?.()
   }
 
   /** True while watched. */
@@ -180,6 +183,7 @@ export class Epoll implements Disposable {
       wake?.()
     })
     const watcher = this.#watcher
+    this.#onUnwatch = () => wake?.()
     try {
       while (true) {
         while (batches.length > 0) yield batches.shift()!
@@ -229,6 +233,14 @@ export class Epoll implements Disposable {
     if (this.#fd < 0) throw closedError('epoll')
     return this.#fd
   }
+}
+
+/** `out` of `pollInto`/`watchInto`: an Int32Array or Uint32Array with room for one pair. */
+function checkOut(out: unknown): asserts out is Int32Array | Uint32Array {
+  if (!(out instanceof Int32Array || out instanceof Uint32Array)) {
+    throw new TypeError('out must be an Int32Array or a Uint32Array')
+  }
+  if (out.length < 2) throw new RangeError('out must have room for at least one [fd, events] pair')
 }
 
 function maxEvents(maxevents: unknown): number {

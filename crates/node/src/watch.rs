@@ -19,8 +19,10 @@ type Dispatch = ThreadsafeFunction<(), (), (), Status, false>;
 /// A running waiting thread, owned by the JS `Epoll` that watches.
 #[napi]
 pub struct Watcher {
-    waker: Arc<Waker>,
-    dispatch: Arc<Mutex<Dispatch>>,
+    /// The waker and the callback until `stop` lets go of them: the thread holds the other
+    /// references, so its exit closes the eventfd and releases the callback. (Kept until GC, they
+    /// would never go: the callback, which the threadsafe function holds, refers to this object.)
+    running: Option<(Arc<Waker>, Arc<Mutex<Dispatch>>)>,
 }
 
 /// Starts watching `epfd`: `dispatch()` is called on the JS thread each time it has events.
@@ -37,7 +39,7 @@ pub fn watch_start(epfd: i32, dispatch: Function<(), ()>) -> napi::Result<Either
         .name("fdpoll-watch".into())
         .spawn(move || wait_and_dispatch(epfd, &thread_waker, &thread_dispatch));
     match spawned {
-        Ok(_) => Ok(Either::A(Watcher { waker, dispatch })),
+        Ok(_) => Ok(Either::A(Watcher { running: Some((waker, dispatch)) })),
         Err(e) => Ok(Either::B(neg_errno(e))),
     }
 }
@@ -62,18 +64,22 @@ fn wait_and_dispatch(epfd: i32, waker: &Waker, dispatch: &Mutex<Dispatch>) {
 #[napi]
 impl Watcher {
     /// Stops the waiting thread and lets the loop exit; a dispatch already queued still runs
-    /// (the caller ignores it). 0 or `-errno`.
+    /// (the caller ignores it). 0 or `-errno`; a second call does nothing.
     #[napi]
-    pub fn stop(&self, env: Env) -> napi::Result<i32> {
+    pub fn stop(&mut self, env: Env) -> napi::Result<i32> {
         self.set_ref(env, false)?;
-        Ok(self.waker.wake().map_or_else(neg_errno, |()| 0))
+        match self.running.take() {
+            Some((waker, _)) => Ok(waker.wake().map_or_else(neg_errno, |()| 0)),
+            None => Ok(0),
+        }
     }
 
     /// Whether the watcher keeps Node's loop alive (`ref`, the default) or not (`unref`).
     #[napi]
     #[allow(deprecated)] // refer/unref are the Node API this mirrors
     pub fn set_ref(&self, env: Env, keep_alive: bool) -> napi::Result<()> {
-        let mut tsfn = self.dispatch.lock().map_err(|_| napi::Error::from_reason("watcher lock poisoned"))?;
+        let Some((_, dispatch)) = &self.running else { return Ok(()) };
+        let mut tsfn = dispatch.lock().map_err(|_| napi::Error::from_reason("watcher lock poisoned"))?;
         if keep_alive {
             tsfn.refer(&env)
         } else {

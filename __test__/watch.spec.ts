@@ -1,0 +1,652 @@
+import test, { type ExecutionContext } from 'ava'
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { setImmediate, setTimeout as sleep } from 'node:timers/promises'
+import { isMainThread, threadId } from 'node:worker_threads'
+
+import { EPOLLET, EPOLLIN, EPOLLOUT, Epoll, Socket, ValueError, createServer, socketpair } from '../src/index.js'
+import { fdCount } from './helpers.js'
+
+/** What /proc/self/fd/N links to for an eventfd (each waiting thread has one) and an epoll fd. */
+const EVENTFD = 'anon_inode:[eventfd]'
+const EVENTPOLL = 'anon_inode:[eventpoll]'
+
+/** The repo's entry point, for the scripts the child processes run. */
+const INDEX = path.resolve(__dirname, '../src/index.ts')
+const ROOT = path.resolve(__dirname, '..')
+
+const gc: () => void = (globalThis as any).gc
+
+const X = Buffer.from('x')
+
+/** A connected AF_UNIX socketpair that the test's teardown closes. */
+function pair(t: ExecutionContext): [Socket, Socket] {
+  const [a, b] = socketpair()
+  t.teardown(() => {
+    a.close()
+    b.close()
+  })
+  return [a, b]
+}
+
+/** `promise`, or a rejection after `ms`: no wait in these tests is unbounded. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Resolves once `condition()` holds (checked every few ms), or rejects after `ms`. */
+async function until(condition: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await sleep(2)
+  }
+}
+
+/**
+ * Waits `ms`, then lets one full loop iteration run: a dispatch queued before the timer fired
+ * runs in the poll phase, which comes after the timers phase of the same iteration.
+ */
+async function quiet(ms: number): Promise<void> {
+  await sleep(ms)
+  await setImmediate()
+  await setImmediate()
+}
+
+/** Blocks the JS thread for `ms`, so that the waiting thread can queue a dispatch meanwhile. */
+function busyWait(ms: number): void {
+  const end = Date.now() + ms
+  while (Date.now() < end);
+}
+
+function byFd(events: [number, number][]): [number, number][] {
+  return [...events].sort((a, b) => a[0] - b[0])
+}
+
+test.serial('watch delivers [fd, events] on the main thread without blocking the loop', async (t) => {
+  const [a, b] = pair(t)
+  using ep = new Epoll()
+  ep.register(a, EPOLLIN)
+  let ticks = 0
+  const interval = setInterval(() => ticks++, 5)
+  t.teardown(() => clearInterval(interval))
+  const delivered = new Promise<{ events: [number, number][]; ticks: number; main: boolean; data: string }>((resolve) => {
+    ep.watch((events) => resolve({ events, ticks, main: isMainThread && threadId === 0, data: a.recv(16).toString() }))
+  })
+  t.true(ep.watching)
+  const sent = Date.now()
+  setTimeout(() => b.send(X), 100)
+  const got = await within(delivered, 5000, 'the watch callback')
+  t.true(Date.now() - sent >= 90, 'nothing was ready before the send')
+  t.deepEqual(got.events, [[a.fileno(), EPOLLIN]])
+  t.is(got.data, 'x')
+  t.true(got.main)
+  t.true(got.ticks >= 5, `the interval kept firing while watched (${got.ticks} ticks in ~100 ms)`)
+})
+
+test('the callback gets what poll() returns, in the same shape', async (t) => {
+  const [a, b] = pair(t)
+  const [c, d] = pair(t)
+  using ep = new Epoll()
+  ep.register(a, EPOLLIN | EPOLLOUT)
+  ep.register(c, EPOLLIN)
+  b.send(X)
+  d.send(X)
+  const expected = byFd(ep.poll(0))
+  t.deepEqual(expected, byFd([[a.fileno(), EPOLLIN | EPOLLOUT], [c.fileno(), EPOLLIN]]))
+  const first = new Promise<[number, number][]>((resolve) => ep.watch(resolve))
+  const events = await within(first, 5000, 'the watch callback')
+  ep.unwatch()
+  t.true(Array.isArray(events))
+  t.true(events.every((e) => Array.isArray(e) && e.length === 2))
+  t.deepEqual(byFd(events), expected)
+})
+
+test('maxevents caps each batch; the rest comes in the next', async (t) => {
+  const pairs = [pair(t), pair(t), pair(t)]
+  using ep = new Epoll()
+  for (const [a, b] of pairs) {
+    ep.register(a, EPOLLIN)
+    b.send(X)
+  }
+  const sizes: number[] = []
+  const seen = new Set<number>()
+  const all = new Promise<void>((resolve) => {
+    ep.watch((events) => {
+      sizes.push(events.length)
+      for (const [fd] of events) {
+        seen.add(fd)
+        pairs.find(([a]) => a.fileno() === fd)![0].recv(16)
+      }
+      if (seen.size === pairs.length) resolve()
+    }, 2)
+  })
+  await within(all, 5000, 'all three fds')
+  ep.unwatch()
+  t.deepEqual(sizes, [2, 1])
+})
+
+test.serial('level-triggered: a callback that reads is called once per send, never again for the same data', async (t) => {
+  const [a, b] = pair(t)
+  using ep = new Epoll()
+  ep.register(a, EPOLLIN)
+  let calls = 0
+  const received: string[] = []
+  ep.watch(() => {
+    calls++
+    received.push(a.recv(16).toString())
+  })
+  b.send(Buffer.from('1'))
+  await until(() => calls === 1, 5000, 'the first dispatch')
+  await quiet(100)
+  t.is(calls, 1, 'one send, one dispatch')
+  b.send(Buffer.from('2'))
+  await until(() => calls === 2, 5000, 'the second dispatch')
+  await quiet(100)
+  t.is(calls, 2)
+  t.deepEqual(received, ['1', '2'])
+})
+
+test.serial('level-triggered: a serviced batch of several fds is dispatched exactly once', async (t) => {
+  const pairs = [pair(t), pair(t), pair(t)]
+  using ep = new Epoll()
+  for (const [a] of pairs) ep.register(a, EPOLLIN)
+  const batches: [number, number][][] = []
+  ep.watch((events) => {
+    batches.push(events)
+    for (const [fd] of events) pairs.find(([a]) => a.fileno() === fd)![0].recv(16)
+  })
+  for (const [, b] of pairs) b.send(X) // synchronously: the callback cannot run in between
+  await until(() => batches.length > 0, 5000, 'the dispatch')
+  await quiet(100)
+  t.is(batches.length, 1, `batches: ${JSON.stringify(batches)}`)
+  t.deepEqual(byFd(batches[0]), byFd(pairs.map(([a]) => [a.fileno(), EPOLLIN])))
+})
+
+test.serial('level-triggered: an fd the callback leaves unread is reported again until read', async (t) => {
+  const [a, b] = pair(t)
+  using ep = new Epoll()
+  ep.register(a, EPOLLIN)
+  let calls = 0
+  let ticks = 0
+  const interval = setInterval(() => ticks++, 5)
+  t.teardown(() => clearInterval(interval))
+  ep.watch(() => {
+    calls++
+    if (calls === 5) a.recv(16)
+  })
+  b.send(X)
+  await until(() => calls >= 5, 5000, 'five dispatches')
+  await quiet(100)
+  t.is(calls, 5, 'reported on each wakeup until the fifth call read it, then no more')
+  t.true(ticks >= 5, 'the repeated dispatches do not starve timers')
+})
+
+test.serial('edge-triggered (EPOLLIN | EPOLLET): one callback per send even if the callback does not read', async (t) => {
+  const [a, b] = pair(t)
+  using ep = new Epoll()
+  ep.register(a, EPOLLIN | EPOLLET)
+  const batches: [number, number][][] = []
+  ep.watch((events) => batches.push(events))
+  for (let i = 0; i < 3; i++) {
+    b.send(X)
+    await until(() => batches.length > i, 5000, `the dispatch of send ${i + 1}`)
+    await quiet(50)
+    t.is(batches.length, i + 1, `after send ${i + 1}`)
+  }
+  t.deepEqual(batches, [[[a.fileno(), EPOLLIN]], [[a.fileno(), EPOLLIN]], [[a.fileno(), EPOLLIN]]])
+  t.is(a.recv(16).toString(), 'xxx', 'nothing was read')
+})
+
+test('watch and watchInto report what was ready before they started, an edge-triggered event included', async (t) => {
+  for (const mask of [EPOLLIN, EPOLLIN | EPOLLET]) {
+    for (const into of [false, true]) {
+      const [a, b] = pair(t)
+      using ep = new Epoll()
+      ep.register(a, mask)
+      b.send(X)
+      const out = new Int32Array(2)
+      const first = new Promise<[number, number][]>((resolve) => {
+        if (into) ep.watchInto(out, () => resolve([[out[0], out[1]]]))
+        else ep.watch(resolve)
+      })
+      t.deepEqual(await within(first, 5000, 'the pending event'), [[a.fileno(), EPOLLIN]], `${into ? 'watchInto' : 'watch'} ${mask}`)
+    }
+  }
+})
+
+test('watch works on a listening TCP socket: a connection from node:net arrives in the callback', async (t) => {
+  const listener = createServer(['127.0.0.1', 0])
+  t.teardown(() => listener.close())
+  using ep = new Epoll()
+  ep.register(listener, EPOLLIN)
+  const accepted = new Promise<[number, number][]>((resolve) => {
+    ep.watch((events) => {
+      const [conn] = listener.accept()
+      conn.close()
+      resolve(events)
+    })
+  })
+  const port = (listener.getsockname() as [string, number])[1]
+  const client = net.connect(port, '127.0.0.1')
+  client.on('error', () => {}) // the accepted end is closed at once
+  t.teardown(() => client.destroy())
+  t.deepEqual(await within(accepted, 5000, 'the connection'), [[listener.fileno(), EPOLLIN]])
+})
+
+test('watchInto fills the typed array as pollInto does and calls back with the count', async (t) => {
+  for (const Type of [Int32Array, Uint32Array]) {
+    const [a, b] = pair(t)
+    const [c, d] = pair(t)
+    using ep = new Epoll()
+    ep.register(a, EPOLLIN)
+    ep.register(c, EPOLLIN)
+    const out = new Type(8).fill(-1 >>> 0)
+    const counts: number[] = []
+    const pairs: [number, number][] = []
+    const got = new Promise<void>((resolve) => {
+      ep.watchInto(out, (count) => {
+        counts.push(count)
+        for (let i = 0; i < count; i++) pairs.push([out[2 * i], out[2 * i + 1]])
+        a.recv(16)
+        c.recv(16)
+        resolve()
+      })
+    })
+    b.send(X)
+    d.send(X)
+    await within(got, 5000, 'the watchInto callback')
+    await quiet(50)
+    ep.unwatch()
+    t.deepEqual(counts, [2], Type.name)
+    t.deepEqual(byFd(pairs), byFd([[a.fileno(), EPOLLIN], [c.fileno(), EPOLLIN]]))
+  }
+})
+
+test('watchInto with room for one pair delivers each ready fd, one batch at a time', async (t) => {
+  const pairs = [pair(t), pair(t)]
+  using ep = new Epoll()
+  for (const [a, b] of pairs) {
+    ep.register(a, EPOLLIN | EPOLLET)
+    b.send(X)
+  }
+  const out = new Int32Array(2)
+  const fds: number[] = []
+  const both = new Promise<void>((resolve) => {
+    ep.watchInto(out, (count) => {
+      t.is(count, 1)
+      fds.push(out[0])
+      if (fds.length === 2) resolve()
+    })
+  })
+  await within(both, 5000, 'two edge-triggered events')
+  t.deepEqual(fds.sort((x, y) => x - y), pairs.map(([a]) => a.fileno()).sort((x, y) => x - y))
+})
+
+test('watchInto rejects a bad out (TypeError, RangeError) or callback before watching starts', (t) => {
+  using ep = new Epoll()
+  const cb = () => {}
+  t.throws(() => ep.watchInto([0, 0] as any, cb), { instanceOf: TypeError })
+  t.throws(() => ep.watchInto(new Float64Array(4) as any, cb), { instanceOf: TypeError })
+  t.throws(() => ep.watchInto(new Int32Array(1), cb), { instanceOf: RangeError })
+  t.throws(() => ep.watchInto(new Uint32Array(0), cb), { instanceOf: RangeError })
+  t.throws(() => ep.watchInto(new Int32Array(2), 'cb' as any), { instanceOf: TypeError })
+  t.throws(() => ep.watch('cb' as any), { instanceOf: TypeError })
+  t.throws(() => ep.watch(cb, 0), { instanceOf: RangeError })
+  t.false(ep.watching)
+  ep.watchInto(new Int32Array(2), cb)
+  t.true(ep.watching)
+})
+
+test('watch or watchInto on a watched Epoll is ValueError ERR_WATCHED and takes no event from the watch', async (t) => {
+  const [a, b] = pair(t)
+  using ep = new Epoll()
+  ep.register(a, EPOLLIN | EPOLLET)
+  const batches: [number, number][][] = []
+  ep.watch((events) => batches.push(events))
+  b.send(X)
+  t.throws(() => ep.watch(() => {}), { instanceOf: ValueError, code: 'ERR_WATCHED' })
+  t.throws(() => ep.watchInto(new Int32Array(8), () => {}), { instanceOf: ValueError, code: 'ERR_WATCHED' })
+  await t.throwsAsync(ep[Symbol.asyncIterator]().next(), { instanceOf: ValueError, code: 'ERR_WATCHED' })
+  await until(() => batches.length > 0, 5000, 'the dispatch')
+  await quiet(100)
+  t.true(ep.watching)
+  t.deepEqual(batches, [[[a.fileno(), EPOLLIN]]], 'the edge-triggered event went to the running watch')
+})
+
+test('watch of a closed Epoll is ValueError ERR_CLOSED', (t) => {
+  const ep = new Epoll()
+  ep.close()
+  t.throws(() => ep.watch(() => {}), { instanceOf: ValueError, code: 'ERR_CLOSED' })
+  t.throws(() => ep.watchInto(new Int32Array(2), () => {}), { instanceOf: ValueError, code: 'ERR_CLOSED' })
+  t.false(ep.watching)
+})
+
+test('unwatch is idempotent; after it no callback runs even when data arrives', async (t) => {
+  const [a, b] = pair(t)
+  using ep = new Epoll()
+  ep.register(a, EPOLLIN)
+  let calls = 0
+  ep.unwatch() // never watched
+  ep.watch(() => calls++)
+  ep.unwatch()
+  ep.unwatch()
+  t.false(ep.watching)
+  b.send(X)
+  await quiet(100)
+  t.is(calls, 0)
+  ep.unwatch()
+  t.false(ep.watching)
+})
+
+test('a dispatch already queued when unwatch() runs is dropped', async (t) => {
+  const [a, b] = pair(t)
+  using ep = new Epoll()
+  ep.register(a, EPOLLIN)
+  let calls = 0
+  ep.watch(() => calls++)
+  b.send(X)
+  busyWait(50) // the waiting thread sees the data and queues a dispatch meanwhile
+  ep.unwatch()
+  await quiet(100)
+  t.is(calls, 0)
+})
+
+test('watch again after unwatch: the new callback gets the events', async (t) => {
+  const [a, b] = pair(t)
+  using ep = new Epoll()
+  ep.register(a, EPOLLIN)
+  let old = 0
+  ep.watch(() => old++)
+  ep.unwatch()
+  const got = new Promise<[number, number][]>((resolve) => ep.watch(resolve))
+  b.send(X)
+  t.deepEqual(await within(got, 5000, 'the second watch'), [[a.fileno(), EPOLLIN]])
+  t.is(old, 0)
+})
+
+test('close() stops watching', async (t) => {
+  const [a, b] = pair(t)
+  const ep = new Epoll()
+  ep.register(a, EPOLLIN)
+  let calls = 0
+  ep.watch(() => calls++)
+  ep.close()
+  t.false(ep.watching)
+  t.true(ep.closed)
+  b.send(X)
+  await quiet(100)
+  t.is(calls, 0)
+  ep.unwatch() // still idempotent once closed
+})
+
+test('the callback may close the Epoll it is called from', async (t) => {
+  const [a, b] = pair(t)
+  const ep = new Epoll()
+  ep.register(a, EPOLLIN)
+  let calls = 0
+  const closed = new Promise<void>((resolve) => {
+    ep.watch(() => {
+      calls++
+      ep.close()
+      resolve()
+    })
+  })
+  b.send(X)
+  await within(closed, 5000, 'the callback')
+  b.send(X)
+  await quiet(50)
+  t.is(calls, 1)
+  t.false(ep.watching)
+})
+
+test('for await yields batches; break unwatches', async (t) => {
+  const [a, b] = pair(t)
+  using ep = new Epoll()
+  ep.register(a, EPOLLIN)
+  const batches: [number, number][][] = []
+  const timer = setInterval(() => b.send(X), 20)
+  t.teardown(() => clearInterval(timer))
+  await within((async () => {
+    for await (const events of ep) {
+      t.true(ep.watching)
+      batches.push(events)
+      a.recv(16)
+      if (batches.length === 3) break
+    }
+  })(), 5000, 'three batches')
+  t.false(ep.watching)
+  t.deepEqual(batches, [[[a.fileno(), EPOLLIN]], [[a.fileno(), EPOLLIN]], [[a.fileno(), EPOLLIN]]])
+  ep.watch(() => {}) // the Epoll can be watched again
+  t.true(ep.watching)
+})
+
+test('for await ends when the Epoll is unwatched or closed meanwhile', async (t) => {
+  for (const stop of ['unwatch', 'close'] as const) {
+    const [a] = pair(t)
+    using ep = new Epoll()
+    ep.register(a, EPOLLIN)
+    const loop = (async () => {
+      let batches = 0
+      for await (const _ of ep) batches++
+      return batches
+    })()
+    setTimeout(() => ep[stop](), 50)
+    t.is(await within(loop, 5000, `the loop to end after ${stop}()`), 0, stop)
+    t.false(ep.watching)
+  }
+})
+
+test('an error thrown by the loop body unwatches', async (t) => {
+  const [a, b] = pair(t)
+  using ep = new Epoll()
+  ep.register(a, EPOLLIN)
+  b.send(X)
+  await t.throwsAsync(within((async () => {
+    for await (const _ of ep) throw new Error('body')
+  })(), 5000, 'the loop'), { message: 'body' })
+  t.false(ep.watching)
+})
+
+/** The outcome of a child node process running `source` (TypeScript, with `INDEX` imported as `fdpoll`). */
+interface Child {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+  ms: number
+}
+
+/**
+ * Runs `source` in a child `node --import tsx`; it is killed if it outlives `killAfter` ms.
+ * With `aliveAfter`, resolves `alive: true` and kills it if it is still running that many ms
+ * after it printed 'ready'.
+ */
+async function runChild(t: ExecutionContext, source: string, { killAfter = 15_000, aliveAfter }: { killAfter?: number; aliveAfter?: number } = {}): Promise<Child & { alive: boolean }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpoll-watch-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const file = path.join(dir, 'child.ts')
+  fs.writeFileSync(file, `import * as fdpoll from ${JSON.stringify(INDEX)}\n${source}\n`)
+  const start = process.hrtime.bigint()
+  const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (code, signal) => resolve([code, signal])))
+  let alive = false
+  const killer = setTimeout(() => child.kill('SIGKILL'), killAfter)
+  try {
+    if (aliveAfter !== undefined) {
+      const ready = new Promise<void>((resolve) => child.stdout.on('data', () => stdout.includes('ready') && resolve()))
+      const early = await Promise.race([ready.then(() => false), exited.then(() => true)])
+      if (!early) {
+        const after = await Promise.race([sleep(aliveAfter).then(() => 'alive'), exited.then(() => 'exited')])
+        alive = after === 'alive'
+        if (alive) child.kill('SIGKILL')
+      }
+    }
+    const [code, signal] = await exited
+    return { code, signal, stdout, stderr, ms: Number(process.hrtime.bigint() - start) / 1e6, alive }
+  } finally {
+    clearTimeout(killer)
+  }
+}
+
+test('a process that watches, gets one message and closes exits on its own', async (t) => {
+  const child = await runChild(t, `
+    const [a, b] = fdpoll.socketpair()
+    const ep = new fdpoll.Epoll()
+    ep.register(a, fdpoll.EPOLLIN)
+    let closedAt = 0
+    ep.watch((events) => {
+      console.log('got', a.recv(16).toString(), JSON.stringify(events) === JSON.stringify([[a.fileno(), fdpoll.EPOLLIN]]))
+      ep.close()
+      a.close()
+      b.close()
+      closedAt = performance.now()
+    })
+    setTimeout(() => b.send(Buffer.from('hello')), 50)
+    process.on('exit', () => console.log('ms from close to exit:', Math.round(performance.now() - closedAt)))
+  `)
+  t.is(child.stderr, '')
+  t.is(child.code, 0)
+  const [got, exit] = child.stdout.trimEnd().split('\n')
+  t.is(got, 'got hello true')
+  const ms = Number(/^ms from close to exit: (\d+)$/.exec(exit)?.[1])
+  t.true(ms < 3000, `exited ${ms} ms after close() (${child.ms} ms after the spawn)`)
+})
+
+for (const [name, source] of [
+  ['watch() then unref()', 'ep.watch(() => {}); ep.unref()'],
+  ['unref() then watch()', 'ep.unref(); ep.watch(() => {})'],
+  ['for await after unref()', 'ep.unref(); (async () => { for await (const _ of ep); })()'],
+]) {
+  test(`an unref'd watch does not keep the process alive: ${name}`, async (t) => {
+    const child = await runChild(t, `
+      const [a, b] = fdpoll.socketpair()
+      const ep = new fdpoll.Epoll()
+      ep.register(a, fdpoll.EPOLLIN)
+      ${source}
+      process.on('exit', () => console.log('exit', ep.watching))
+    `)
+    t.is(child.stderr, '')
+    t.is(child.code, 0)
+    t.is(child.stdout, 'exit true\n')
+  })
+}
+
+for (const [name, source] of [
+  ['watch()', 'ep.watch(() => {})'],
+  ['unref() then ref() then watch()', 'ep.unref().ref(); ep.watch(() => {})'],
+  ['watch() then unref() then ref()', 'ep.watch(() => {}); ep.unref(); ep.ref()'],
+]) {
+  test(`a ref'd watch keeps the process alive: ${name}`, async (t) => {
+    const child = await runChild(t, `
+      const [a, b] = fdpoll.socketpair()
+      const ep = new fdpoll.Epoll()
+      ep.register(a, fdpoll.EPOLLIN)
+      ${source}
+      console.log('ready')
+    `, { aliveAfter: 1000 })
+    t.is(child.stderr, '')
+    t.true(child.alive, `exited on its own: ${child.code ?? child.signal}`)
+    t.is(child.signal, 'SIGKILL')
+  })
+}
+
+test('an exception thrown by the callback is an uncaughtException', async (t) => {
+  const child = await runChild(t, `
+    process.on('uncaughtException', (e) => {
+      console.log('uncaught:', e.message)
+      process.exit(0)
+    })
+    const [a, b] = fdpoll.socketpair()
+    const ep = new fdpoll.Epoll()
+    ep.register(a, fdpoll.EPOLLIN)
+    ep.watch(() => { throw new Error('boom from the callback') })
+    b.send(Buffer.from('x'))
+  `)
+  t.is(child.stderr, '')
+  t.is(child.stdout, 'uncaught: boom from the callback\n')
+  t.is(child.code, 0)
+})
+
+test('an uncaught exception from the callback ends the process with an error, as in any Node callback', async (t) => {
+  const child = await runChild(t, `
+    const [a, b] = fdpoll.socketpair()
+    const ep = new fdpoll.Epoll()
+    ep.register(a, fdpoll.EPOLLIN)
+    ep.watch(() => { throw new Error('boom unhandled') })
+    b.send(Buffer.from('x'))
+  `)
+  t.is(child.code, 1)
+  t.regex(child.stderr, /boom unhandled/)
+})
+
+/** eventfds (one per waiting thread) plus epoll fds. */
+const watchFds = () => fdCount(EVENTFD) + fdCount(EVENTPOLL)
+
+/**
+ * Collects garbage until `done()` (at most ~2 s). `gc()` runs in a later macrotask than
+ * `done()`: a WeakRef deref() keeps its target alive until the end of the job that called it.
+ */
+async function settle(done: () => boolean): Promise<void> {
+  for (let tries = 0; tries < 100 && !done(); tries++) {
+    await sleep(10)
+    gc()
+    await setImmediate()
+  }
+}
+
+test.serial('200 watch/unwatch/close cycles leak no eventfd or epoll fd', async (t) => {
+  const [a, b] = pair(t)
+  b.send(X) // always readable: some cycles stop with a dispatch in flight
+  const before = watchFds()
+  const eventfds = fdCount(EVENTFD)
+  for (let i = 0; i < 200; i++) {
+    const ep = new Epoll()
+    ep.register(a, EPOLLIN)
+    let loop: Promise<void> | undefined
+    if (i % 3 === 0) ep.watch(() => {})
+    else if (i % 3 === 1) ep.watchInto(new Int32Array(2), () => {})
+    else loop = (async () => { for await (const _ of ep); })()
+    if (i % 10 === 0) await sleep(2)
+    if (i % 2 === 0) ep.unwatch()
+    ep.close()
+    if (loop) await within(loop, 5000, 'the for-await loop to end')
+  }
+  await settle(() => watchFds() === before)
+  t.is(fdCount(EVENTFD), eventfds, 'each waiting thread closed its eventfd')
+  t.is(watchFds(), before)
+})
+
+test.serial('an unwatched callback can be garbage-collected', async (t) => {
+  const [a, b] = pair(t)
+  b.send(X)
+  const refs: WeakRef<object>[] = []
+  const watchAndClose = () => {
+    for (let i = 0; i < 10; i++) {
+      const ep = new Epoll()
+      ep.register(a, EPOLLIN)
+      const callback = () => {}
+      refs.push(new WeakRef(callback))
+      ep.watch(callback)
+      ep.close()
+    }
+  }
+  watchAndClose()
+  await settle(() => refs.every((ref) => ref.deref() === undefined))
+  t.deepEqual(refs.map((ref, i) => (ref.deref() === undefined ? -1 : i)).filter((i) => i >= 0), [])
+})
