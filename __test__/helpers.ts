@@ -72,12 +72,13 @@ export interface Writer {
 
 /**
  * Hands `peer` (one end of a socketpair) to `sh` as its stdout and closes this process's copy:
- * after `seconds` the child writes `text` and exits, so the other end reads `text`, then EOF.
- * Whatever becomes of the child, its exit closes `peer`, so a blocking wait on the other end
- * always ends: at the latest when the child is gone.
+ * after `seconds` the child writes `text`, keeps the socket open for `hold` seconds more (so the
+ * other end sees the data without a hang-up) and exits, so the other end reads EOF. Whatever
+ * becomes of the child, its exit closes `peer`, so a blocking wait on the other end always ends.
  */
-export function writeLater(peer: Socket, seconds: number, text = ''): Writer {
-  const child = spawn('sh', ['-c', 'sleep "$1"; printf %s "$2"', 'sh', String(seconds), text], {
+export function writeLater(peer: Socket, seconds: number, text = '', hold = 10): Writer {
+  const script = 'sleep "$1"; printf %s "$2"; exec sleep "$3"'
+  const child = spawn('sh', ['-c', script, 'sh', String(seconds), text, String(hold)], {
     stdio: ['ignore', peer.fileno(), 'ignore'],
   })
   peer.close() // spawn returns once the child has exec'd: it holds its own copy by now
