@@ -93,8 +93,8 @@ export class IOLoop implements Disposable {
   removeHandler(fileobj: FileLike): void {
     const fd = this.#fdOf(fileobj)
     if (fd === undefined) return
-    this.#handlers.delete(fd)
     this.#pending.delete(fd)
+    if (!this.#handlers.delete(fd)) return // not watched (or the loop is closed): nothing to unregister
     try {
       this.#epoll.unregister(fd)
     } catch (e) {
