@@ -650,3 +650,16 @@ test.serial('an unwatched callback can be garbage-collected', async (t) => {
   await settle(() => refs.every((ref) => ref.deref() === undefined))
   t.deepEqual(refs.map((ref, i) => (ref.deref() === undefined ? -1 : i)).filter((i) => i >= 0), [])
 })
+
+test.serial('the default watch mode is Node\'s own loop; FDPOLL_WATCH=thread selects the waiting thread', (t) => {
+  const ep = new Epoll()
+  t.teardown(() => ep.close())
+  const threads = () => fs.readdirSync('/proc/self/task').length
+  const before = threads()
+  ep.watch(() => {})
+  const thread = process.env.FDPOLL_WATCH === 'thread'
+  t.is(ep.watchMode, thread ? 'thread' : 'loop')
+  t.is(threads() - before, thread ? 1 : 0, 'the loop mode runs no thread of its own')
+  ep.unwatch()
+  t.is(ep.watchMode, undefined)
+})

@@ -156,6 +156,16 @@ export class Epoll implements Disposable {
     return this.#watcher !== undefined
   }
 
+  /**
+   * How readiness reaches Node while watched: 'loop' (Node's own libuv loop polls the epoll
+   * fd, no thread) or 'thread' (a waiting thread: where libuv is not found, or when the
+   * environment variable FDPOLL_WATCH=thread asks for it); undefined when not watched.
+   */
+  get watchMode(): 'loop' | 'thread' | undefined {
+    if (this.#watcher === undefined) return undefined
+    return this.#watcher.onLoop ? 'loop' : 'thread'
+  }
+
   /** Makes watching keep the process alive (the default), like a Node handle's `ref()`. */
   ref(): this {
     this.#keepAlive = true
@@ -199,6 +209,7 @@ export class Epoll implements Disposable {
   #startWatch(dispatch: () => void): void {
     const epfd = this.#open()
     if (this.#watcher !== undefined) throw new ValueError('this Epoll is already watched: unwatch() first', 'ERR_WATCHED')
+    const thread = process.env.FDPOLL_WATCH === 'thread'
     const watcher: Watcher | number = watchStart(epfd, () => {
       if (this.#watcher !== watcher) return // a dispatch queued before unwatch() is dropped
       try {
@@ -206,7 +217,7 @@ export class Epoll implements Disposable {
       } catch (e) {
         queueMicrotask(() => { throw e }) // an 'uncaughtException', as from any Node callback
       }
-    })
+    }, thread)
     if (typeof watcher === 'number') throw osError(-watcher, 'watch')
     this.#watcher = watcher
     if (!this.#keepAlive) watcher.setRef(false)

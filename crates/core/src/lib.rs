@@ -14,3 +14,5 @@ pub use waker::{wait_readable, Waker, Woken};
 pub use sys::close;
 /// The socket calls: safe wrappers over the platform's BSD socket API.
 pub use sys::socket;
+/// libuv's poll handle, for readiness on the host's (Node's) own event loop.
+pub use sys::uv::UvPoll;

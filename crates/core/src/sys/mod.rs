@@ -11,6 +11,8 @@ pub mod eventfd;
 pub mod multiplex;
 #[cfg(unix)]
 pub mod socket;
+#[cfg(unix)]
+pub mod uv;
 
 use std::io;
 use std::os::fd::RawFd;
