@@ -566,6 +566,25 @@ for (const [name, source] of [
   })
 }
 
+for (const [name, source] of [
+  ['nothing ever registered', 'ep.watch(() => {})'],
+  ['the last fd unregistered', 'ep.register(a, fdpoll.EPOLLIN); ep.watch(() => {}); setTimeout(() => ep.unregister(a), 100)'],
+  ['the last fd closed, then unregistered (EBADF)', `ep.register(a, fdpoll.EPOLLIN); ep.watch(() => {})
+      setTimeout(() => { const fd = a.fileno(); a.close(); try { ep.unregister(fd) } catch (e) { console.log(e.code) } }, 100)`],
+]) {
+  test(`a ref'd watch lets the process exit once nothing is registered: ${name}`, async (t) => {
+    const child = await runChild(t, `
+      const [a, b] = fdpoll.socketpair()
+      const ep = new fdpoll.Epoll()
+      ${source}
+      process.on('exit', () => console.log('exit', ep.watching))
+    `)
+    t.is(child.stderr, '')
+    t.is(child.code, 0)
+    t.regex(child.stdout, /exit true\n$/)
+  })
+}
+
 test('an exception thrown by the callback is an uncaughtException', async (t) => {
   const child = await runChild(t, `
     process.on('uncaughtException', (e) => {

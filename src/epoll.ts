@@ -32,6 +32,11 @@ export class Epoll implements Disposable {
   #watcher: Watcher | undefined
   /** Whether watching keeps the process alive (`ref()`, the default) or not (`unref()`). */
   #keepAlive = true
+  /**
+   * Registrations made through this object and not yet removed: a watch keeps the process
+   * alive only while there are some (fds closed without unregister still count).
+   */
+  #registered = 0
   /** Wakes a `for await` waiting for the next batch, so that `unwatch()`/`close()` ends it. */
   #onUnwatch: (() => void) | undefined
 
@@ -73,6 +78,7 @@ export class Epoll implements Disposable {
   register(fd: FileLike, eventmask: number = EPOLLIN | EPOLLPRI | EPOLLOUT): void {
     const ret = epollRegister(this.#open(), fileno(fd), eventMask(eventmask))
     if (ret < 0) throw osError(-ret, 'epoll_ctl')
+    this.#countRegistrations(+1)
   }
 
   /** Replaces the event mask of a registered fd (re-arms EPOLLONESHOT). ENOENT if not registered. */
@@ -84,6 +90,8 @@ export class Epoll implements Disposable {
   /** Stops watching `fd`. ENOENT if not registered, EBADF if it was closed meanwhile. */
   unregister(fd: FileLike): void {
     const ret = epollUnregister(this.#open(), fileno(fd))
+    if (ret !== 0 && ret !== -errno.EBADF) throw osError(-ret, 'epoll_ctl')
+    this.#countRegistrations(-1) // a closed fd's registration is gone from the kernel too
     if (ret < 0) throw osError(-ret, 'epoll_ctl')
   }
 
@@ -166,18 +174,32 @@ export class Epoll implements Disposable {
     return this.#watcher.onLoop ? 'loop' : 'thread'
   }
 
-  /** Makes watching keep the process alive (the default), like a Node handle's `ref()`. */
+  /**
+   * Makes watching keep the process alive while fds are registered (the default), like a
+   * Node handle's `ref()`.
+   */
   ref(): this {
     this.#keepAlive = true
-    this.#watcher?.setRef(true)
+    this.#applyRef()
     return this
   }
 
   /** Lets the process exit while this Epoll is watched, like a Node handle's `unref()`. */
   unref(): this {
     this.#keepAlive = false
-    this.#watcher?.setRef(false)
+    this.#applyRef()
     return this
+  }
+
+  #countRegistrations(change: number): void {
+    const before = this.#registered
+    this.#registered = Math.max(0, before + change)
+    if ((before === 0) !== (this.#registered === 0)) this.#applyRef()
+  }
+
+  /** A watch holds the process only while ref'd and something is registered. */
+  #applyRef(): void {
+    this.#watcher?.setRef(this.#keepAlive && this.#registered > 0)
   }
 
   /**
@@ -220,7 +242,7 @@ export class Epoll implements Disposable {
     }, thread)
     if (typeof watcher === 'number') throw osError(-watcher, 'watch')
     this.#watcher = watcher
-    if (!this.#keepAlive) watcher.setRef(false)
+    this.#applyRef()
   }
 
   /** Closes the epoll fd (and stops watching). Idempotent; registered fds stay open. */
