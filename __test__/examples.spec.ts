@@ -5,7 +5,7 @@
 import test from 'ava'
 import { ChildProcess, execFile, spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import { promisify } from 'node:util'
@@ -211,4 +211,29 @@ test('hello-world-fast.ts: curl, Python and a bounded wrk run with 50 keep-alive
   t.log(wrk.stdout.trim().split('\n').filter((l) => /Requests\/sec/.test(l)).join(''))
   t.true(Number(/(\d+) requests in/.exec(wrk.stdout)?.[1] ?? 0) > 1000, wrk.stdout)
   t.notRegex(wrk.stdout, /Socket errors|Non-2xx/, wrk.stdout)
+})
+
+test('cluster.ts: two processes share the port through SO_REUSEPORT and stop together', async (t) => {
+  const primary = spawn(process.execPath, ['--import', 'tsx', 'examples/cluster.ts'], {
+    env: { ...process.env, PORT: '0', WORKERS: '2' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  t.teardown(() => primary.kill())
+  const [line] = await once(primary.stdout!, 'data', { signal: AbortSignal.timeout(30_000) })
+  const match = /127\.0\.0\.1:(\d+)\/ with 2 worker processes: (\d+) (\d+)/.exec(String(line))
+  t.truthy(match, String(line))
+  const [port, ...pids] = match!.slice(1).map(Number)
+  const socketsOf = (pid: number) =>
+    readdirSync(`/proc/${pid}/fd`).filter((fd) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:') } catch { return false } }).length
+  const before = pids.map(socketsOf)
+  const clients = await Promise.all(Array.from({ length: 40 }, () => keepAlive(port)))
+  t.teardown(() => clients.forEach((c) => c.sock.destroy()))
+  for (const client of clients) t.is(await client.ask(GET, 1), FAST_RESPONSE)
+  const gained = pids.map((pid, i) => socketsOf(pid) - before[i])
+  t.is(gained[0] + gained[1], 40, `connections per worker: ${gained}`)
+  t.true(gained.every((n) => n > 0), `the kernel spread the connections: ${gained}`)
+  primary.kill('SIGTERM')
+  await once(primary, 'exit')
+  await sleep(500)
+  t.false(pids.some((pid) => existsSync(`/proc/${pid}`)), 'the workers stop with the primary')
 })

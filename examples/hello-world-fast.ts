@@ -8,11 +8,12 @@
  * pipelines), where it saves a segment; TCP_NODELAY is set once per connection.
  *
  * It answers every request that ends with CRLF CRLF (a GET) with the same 76 bytes, and
- * closes on EOF or error. Run: `npm run start:fast` (PORT=8080).
+ * closes on EOF or error. Run: `npm run start:fast` (PORT=8080; REUSE_PORT=1 sets
+ * SO_REUSEPORT, so several processes can share the port: see examples/cluster.ts).
  */
 import {
   AF_INET, BlockingIOError, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, Epoll, OSError, SOCK_STREAM,
-  SOL_SOCKET, SO_REUSEADDR, Socket, corked, setNoDelay,
+  SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT, Socket, corked, setNoDelay,
 } from '../src/index.js'
 
 const RESPONSE = Buffer.from('HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 13\r\n\r\nHello, world!')
@@ -26,6 +27,7 @@ const LF = 10
 
 const server = new Socket(AF_INET, SOCK_STREAM)
 server.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
+if (process.env.REUSE_PORT === '1') server.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1)
 server.bind(['0.0.0.0', Number(process.env.PORT ?? 8080)])
 server.listen(4096)
 server.setblocking(false)
