@@ -237,3 +237,19 @@ test('cluster.ts: two processes share the port through SO_REUSEPORT and stop tog
   await sleep(500)
   t.false(pids.some((pid) => existsSync(`/proc/${pid}`)), 'the workers stop with the primary')
 })
+
+test('hello-world-fast.ts: a client that resets in the middle of a deep pipeline does not stop the server', async (t) => {
+  const { server, port } = await start('hello-world-fast.ts')
+  t.teardown(() => server.kill())
+  for (let i = 0; i < 5; i++) {
+    const rude = net.connect(port, '127.0.0.1')
+    await once(rude, 'connect')
+    rude.write(GET.repeat(20_000))
+    await sleep(20)
+    rude.resetAndDestroy()
+  }
+  const conn = await keepAlive(port)
+  t.teardown(() => conn.sock.destroy())
+  t.is(await conn.ask(GET, 1), FAST_RESPONSE)
+  t.is(server.exitCode, null)
+})

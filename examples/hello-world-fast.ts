@@ -1,10 +1,11 @@
 /**
  * The "Hello, world!" server built for speed: HTTP/1.1 keep-alive and pipelining on fdpoll's
- * fast paths. One `pollInto` per loop turn into a preallocated Int32Array, one `recvInto` into a
- * shared buffer and one `send` per ready connection, requests counted by a byte scan with
- * per-fd state in a typed array, and responses sent from precomputed views of one batch
- * buffer: nothing is allocated per request. Level-triggered, so a wakeup costs no extra recv
- * to reach EAGAIN. TCP_CORK wraps a batch only when it takes more than one send (deep
+ * fast paths. One `pollInto` per loop turn into a preallocated Int32Array; connections are
+ * plain fds handled with `fastpath` (errno returns, no exceptions, no object per connection);
+ * one `recvInto` into a shared buffer and one `send` per ready connection; requests counted by
+ * a byte scan with per-fd state in a typed array; responses sent from precomputed views of one
+ * batch buffer: nothing is allocated per request. Level-triggered, so a wakeup costs no extra
+ * recv to reach EAGAIN. TCP_CORK wraps a batch only when it takes more than one send (deep
  * pipelines), where it saves a segment; TCP_NODELAY is set once per connection.
  *
  * It answers every request that ends with CRLF CRLF (a GET) with the same 76 bytes, and
@@ -12,8 +13,8 @@
  * SO_REUSEPORT, so several processes can share the port: see examples/cluster.ts).
  */
 import {
-  AF_INET, BlockingIOError, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, Epoll, OSError, SOCK_STREAM,
-  SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT, Socket, corked, setNoDelay,
+  AF_INET, EPOLLIN, EPOLLOUT, Epoll, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT, Socket,
+  errno, fastpath, setCork, setNoDelay,
 } from '../src/index.js'
 
 const RESPONSE = Buffer.from('HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 13\r\n\r\nHello, world!')
@@ -24,6 +25,7 @@ const BATCH_VIEWS = Array.from({ length: MAX_BATCH + 1 }, (_, k) => BATCH.subarr
 const MAX_FDS = 1 << 20
 const CR = 13
 const LF = 10
+const EAGAIN = -errno.EAGAIN
 
 const server = new Socket(AF_INET, SOCK_STREAM)
 server.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
@@ -31,13 +33,13 @@ if (process.env.REUSE_PORT === '1') server.setsockopt(SOL_SOCKET, SO_REUSEPORT, 
 server.bind(['0.0.0.0', Number(process.env.PORT ?? 8080)])
 server.listen(4096)
 server.setblocking(false)
+const listener = server.fileno()
 console.log(`Serving on http://127.0.0.1:${server.getsockname()[1]}/`)
 
 const ep = new Epoll()
-ep.register(server, EPOLLIN)
+ep.register(listener, EPOLLIN)
 const events = new Int32Array(2 * 1024)
 const input = Buffer.allocUnsafe(64 * 1024)
-const connections: (Socket | undefined)[] = []
 /** How much of CR LF CR LF the end of each connection's input has matched so far (0-3). */
 const matched = new Uint8Array(MAX_FDS)
 /** Responses not yet written because the socket's send buffer was full. */
@@ -59,36 +61,44 @@ function countRequests(fd: number, n: number): number {
   return count
 }
 
+/** Closing the connection's only fd also removes it from the Epoll. */
 function close(fd: number): void {
-  ep.unregister(fd)
-  connections[fd]!.close()
-  connections[fd] = undefined
   unsent.delete(fd)
+  fastpath.close(fd)
 }
 
 /** Sends `count` responses, in order; what the kernel does not take waits for EPOLLOUT. */
-function respond(conn: Socket, fd: number, count: number): void {
+function respond(fd: number, count: number): void {
   if (unsent.has(fd)) return queue(fd, Buffer.alloc(count * RESPONSE.length, RESPONSE))
-  if (count <= MAX_BATCH) return write(conn, fd, BATCH_VIEWS[count])
-  corked(conn, () => {
-    let left = count
-    for (; left > 0 && !unsent.has(fd); left -= MAX_BATCH) write(conn, fd, BATCH_VIEWS[Math.min(left, MAX_BATCH)])
-    if (left > 0) queue(fd, Buffer.alloc(left * RESPONSE.length, RESPONSE))
-  })
+  if (count <= MAX_BATCH) {
+    write(fd, BATCH_VIEWS[count])
+    return
+  }
+  setCork(fd, true) // several sends: let the kernel fill whole segments
+  let left = count
+  for (; left > 0 && !unsent.has(fd); left -= MAX_BATCH) {
+    if (!write(fd, BATCH_VIEWS[Math.min(left, MAX_BATCH)])) return // closed: nothing to uncork
+  }
+  if (left > 0) queue(fd, Buffer.alloc(left * RESPONSE.length, RESPONSE))
+  setCork(fd, false) // flush
 }
 
-/** Sends what the kernel takes of `data` and queues the rest, reading no more until it is sent. */
-function write(conn: Socket, fd: number, data: Buffer): void {
-  let sent = 0
-  try {
-    sent = conn.send(data)
-  } catch (e) {
-    if (!(e instanceof BlockingIOError)) throw e
+/**
+ * Sends what the kernel takes of `data` and queues the rest, reading no more until it is sent.
+ * Returns false when the client is gone (EPIPE, ECONNRESET...) and the connection was closed.
+ */
+function write(fd: number, data: Buffer): boolean {
+  let sent = fastpath.send(fd, data)
+  if (sent === EAGAIN) sent = 0
+  else if (sent < 0) {
+    close(fd)
+    return false
   }
   if (sent < data.length) {
     unsent.set(fd, data.subarray(sent))
     ep.modify(fd, EPOLLOUT) // stop reading until the client reads what it asked for
   }
+  return true
 }
 
 /** Appends `data` behind the responses already waiting for EPOLLOUT. */
@@ -97,50 +107,35 @@ function queue(fd: number, data: Buffer): void {
 }
 
 function acceptAll(): void {
-  try {
-    while (true) {
-      const [conn] = server.accept()
-      conn.setblocking(false)
-      setNoDelay(conn)
-      const fd = conn.fileno()
-      connections[fd] = conn
-      matched[fd] = 0
-      ep.register(fd, EPOLLIN)
-    }
-  } catch (e) {
-    if (!(e instanceof BlockingIOError)) throw e
+  for (let fd = fastpath.accept(listener); fd >= 0; fd = fastpath.accept(listener)) {
+    setNoDelay(fd)
+    matched[fd] = 0
+    ep.register(fd, EPOLLIN)
   }
 }
 
 function serve(fd: number, mask: number): void {
-  const conn = connections[fd]!
   if (mask & EPOLLOUT) {
     const rest = unsent.get(fd)!
     unsent.delete(fd)
     ep.modify(fd, EPOLLIN)
-    write(conn, fd, rest)
+    write(fd, rest)
     return
   }
-  if (mask & (EPOLLHUP | EPOLLERR) && !(mask & EPOLLIN)) return close(fd)
-  const n = conn.recvInto(input)
-  if (n === 0) return close(fd)
-  const count = countRequests(fd, n)
-  if (count > 0) respond(conn, fd, count)
+  const n = fastpath.recvInto(fd, input)
+  if (n > 0) {
+    const count = countRequests(fd, n)
+    if (count > 0) respond(fd, count)
+  } else if (n !== EAGAIN) {
+    close(fd) // end of stream, or an error (EPOLLERR/EPOLLHUP arrive as a failing recv)
+  }
 }
 
 while (true) {
   const ready = ep.pollInto(events)
   for (let i = 0; i < ready; i++) {
     const fd = events[2 * i]
-    if (fd === server.fileno()) {
-      acceptAll()
-      continue
-    }
-    try {
-      serve(fd, events[2 * i + 1])
-    } catch (e) {
-      if (!(e instanceof OSError)) throw e
-      if (connections[fd]) close(fd) // ECONNRESET, EPIPE...: drop the connection, keep serving
-    }
+    if (fd === listener) acceptAll()
+    else serve(fd, events[2 * i + 1])
   }
 }

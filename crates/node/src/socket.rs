@@ -76,6 +76,13 @@ pub fn socket_accept(fd: i32, nonblocking: bool) -> Either<Accepted, i32> {
     }
 }
 
+/// `accept4(2)`, close-on-exec and non-blocking, for the fast path: the new fd or `-errno`,
+/// and no address object.
+#[napi]
+pub fn socket_accept_fd(fd: i32) -> i32 {
+    socket::accept(fd, true).map_or_else(neg_errno, |(conn, _)| conn)
+}
+
 /// `recv(2)` into `buf`: the byte count (0 at end of stream) or `-errno`.
 #[napi]
 pub fn socket_recv(fd: i32, mut buf: BufferSlice, flags: i32) -> i32 {
