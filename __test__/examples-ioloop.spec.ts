@@ -3,76 +3,14 @@
  * clients on loopback: Node's http and Python's socket module; and the select/poll/epoll
  * measurement (select-poll-epoll.ts), whose table must show poll's O(n) against epoll's O(ready).
  */
-import test, { type ExecutionContext } from 'ava'
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { once } from 'node:events'
+import test from 'ava'
+import { execFile } from 'node:child_process'
 import http from 'node:http'
 import { promisify } from 'node:util'
 
+import { HTTP_ADDRESS, start, until, within } from './servers.js'
+
 const run = promisify(execFile)
-
-/** Rejects with `what` if `promise` has not settled within `ms`. */
-function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
-
-interface Server {
-  process: ChildProcess
-  port: number
-  /** The complete stdout lines so far. */
-  lines: () => string[]
-  /** Everything the server wrote to stderr so far. */
-  stderr: () => string
-}
-
-/**
- * Starts `examples/<example>` on a free port (PORT=0) and resolves once its first stdout line
- * names the port. The teardown kills it (SIGTERM, then SIGKILL) and waits for it to exit.
- */
-async function start(t: ExecutionContext, example: string): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', `examples/${example}`], {
-    env: { ...process.env, PORT: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  t.teardown(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return
-    const exited = once(child, 'exit')
-    child.kill('SIGTERM')
-    const timer = setTimeout(() => child.kill('SIGKILL'), 2000)
-    await exited
-    clearTimeout(timer)
-  })
-  let stdout = ''
-  let stderr = ''
-  const lines = () => stdout.split('\n').slice(0, -1)
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-  const port = await within(10_000, `${example} printing its address`, new Promise<number>((resolve, reject) => {
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk
-      const [first] = lines()
-      if (first === undefined) return
-      const match = /^Serving on http:\/\/127\.0\.0\.1:(\d+)\/$/.exec(first)
-      if (match) resolve(Number(match[1]))
-      else reject(new Error(`unexpected first line from ${example}: ${first}`))
-    })
-    child.on('exit', (code, signal) => reject(new Error(`${example} exited (${code ?? signal}) before listening: ${stderr}`)))
-  }))
-  t.true(port > 0)
-  return { process: child, port, lines, stderr: () => stderr }
-}
-
-/** Resolves once `check()` is true, or rejects after `ms`. */
-async function until(ms: number, what: string, check: () => boolean): Promise<void> {
-  const end = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
 
 /** A GET on its own connection: the status and the body. */
 function get(port: number): Promise<[number | undefined, string]> {
@@ -86,7 +24,7 @@ function get(port: number): Promise<[number | undefined, string]> {
 }
 
 test('ioloop-hello.ts: announces its port, then a self-check served while a Node timer kept ticking', async (t) => {
-  const server = await start(t, 'ioloop-hello.ts')
+  const server = await start(t, 'ioloop-hello.ts', { address: HTTP_ADDRESS })
   await until(5000, 'the self-check line', () => server.lines().length >= 2)
   const match = /^self-check: 200 Hello, world! \(timer ticks so far: (\d+)\)$/.exec(server.lines()[1])
   t.truthy(match, server.lines()[1])
@@ -95,14 +33,14 @@ test('ioloop-hello.ts: announces its port, then a self-check served while a Node
 })
 
 test('ioloop-hello.ts: a Node http client gets Hello, world!', async (t) => {
-  const { port } = await start(t, 'ioloop-hello.ts')
+  const { port } = await start(t, 'ioloop-hello.ts', { address: HTTP_ADDRESS })
   const [status, body] = await get(port)
   t.is(status, 200)
   t.is(body, 'Hello, world!')
 })
 
 test('ioloop-hello.ts: a Python socket client gets the whole HTTP/1.0 response, then EOF', async (t) => {
-  const { port } = await start(t, 'ioloop-hello.ts')
+  const { port } = await start(t, 'ioloop-hello.ts', { address: HTTP_ADDRESS })
   const { stdout } = await run('python3', ['-c', [
     'import socket, sys',
     `s = socket.create_connection(("127.0.0.1", ${port}), timeout=5)`,
@@ -116,7 +54,7 @@ test('ioloop-hello.ts: a Python socket client gets the whole HTTP/1.0 response, 
 })
 
 test('ioloop-hello.ts: 10 concurrent requests all succeed', async (t) => {
-  const server = await start(t, 'ioloop-hello.ts')
+  const server = await start(t, 'ioloop-hello.ts', { address: HTTP_ADDRESS })
   const replies = await Promise.all(Array.from({ length: 10 }, () => get(server.port)))
   t.deepEqual(replies, Array.from({ length: 10 }, () => [200, 'Hello, world!']))
   t.is(server.process.exitCode, null)

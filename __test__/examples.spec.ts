@@ -3,41 +3,21 @@
  * http and net, curl, Python's socket module and a short bounded wrk run on loopback.
  */
 import test from 'ava'
-import { ChildProcess, execFile, spawn, spawnSync } from 'node:child_process'
+import { execFile, spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs'
+import { existsSync, readdirSync, readlinkSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import { promisify } from 'node:util'
 
 import { BlockingIOError, EPOLLIN, EPOLLOUT, Epoll, SOL_SOCKET, SO_RCVBUF, Socket } from '../src/index.js'
+import { HTTP_ADDRESS, cpuTicks, sleep, start } from './servers.js'
 
 const run = promisify(execFile)
 const EXPECTED =
   'HTTP/1.0 200 OK\r\nDate: Mon, 1 Jan 1996 01:01:01 GMT\r\n' +
   'Content-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!'
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-/** User + system CPU time of a process, in clock ticks, from /proc/PID/stat. */
-const cpuTicks = (pid: number) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-  return Number(fields[11]) + Number(fields[12])
-}
 const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0
-
-/** Starts an example on a free port; resolves with the process and its port once it listens. */
-async function start(example: string): Promise<{ server: ChildProcess; port: number }> {
-  const server = spawn(process.execPath, ['--import', 'tsx', `examples/${example}`], {
-    env: { ...process.env, PORT: '0' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  let out = ''
-  for await (const chunk of server.stdout!) {
-    out += chunk
-    const match = /Serving on http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)
-    if (match) return { server, port: Number(match[1]) }
-  }
-  throw new Error(`${example} exited before listening: ${out}`)
-}
 
 /** Sends `request` over a raw TCP connection and resolves with everything the server sends. */
 function rawRequest(port: number, request: string): Promise<string> {
@@ -52,8 +32,7 @@ function rawRequest(port: number, request: string): Promise<string> {
 
 for (const example of ['hello-world.ts', 'hello-world-edge.ts']) {
   test(`${example}: the reference bytes to Node's http, raw net, Python and curl clients`, async (t) => {
-    const { server, port } = await start(example)
-    t.teardown(() => server.kill())
+    const { port } = await start(t, example, { address: HTTP_ADDRESS })
     t.is(await rawRequest(port, 'GET / HTTP/1.0\r\n\r\n'), EXPECTED)
     t.is(await rawRequest(port, 'GET / HTTP/1.0\n\n'), EXPECTED, 'EOL1 (bare newlines) ends a request too')
     const body = await new Promise<string>((resolve, reject) => {
@@ -82,8 +61,7 @@ for (const example of ['hello-world.ts', 'hello-world-edge.ts']) {
   })
 
   test(`${example}: a client that hangs up early does not stop or spin the server`, async (t) => {
-    const { server, port } = await start(example)
-    t.teardown(() => server.kill())
+    const { process: server, port } = await start(t, example, { address: HTTP_ADDRESS })
     const early = net.connect(port, '127.0.0.1', () => early.end('GET / HT')) // half a request, then EOF
     await once(early, 'finish')
     await sleep(300)
@@ -100,8 +78,7 @@ for (const example of ['hello-world.ts', 'hello-world-edge.ts']) {
       t.pass()
       return
     }
-    const { server, port } = await start(example)
-    t.teardown(() => server.kill())
+    const { port } = await start(t, example, { address: HTTP_ADDRESS })
     const wrk = await run('wrk', ['-t1', '-c16', '-d2s', '--timeout', '2s', `http://127.0.0.1:${port}/`], { timeout: 20_000 })
     t.log(wrk.stdout.trim().split('\n').filter((l) => /Requests\/sec|errors/.test(l)).join(' | '))
     const requests = Number(/(\d+) requests in/.exec(wrk.stdout)?.[1] ?? 0)
@@ -140,8 +117,7 @@ async function keepAlive(port: number) {
 }
 
 test('hello-world-fast.ts: keep-alive, pipelining (past one corked batch) and split requests', async (t) => {
-  const { server, port } = await start('hello-world-fast.ts')
-  t.teardown(() => server.kill())
+  const { port } = await start(t, 'hello-world-fast.ts', { address: HTTP_ADDRESS })
   const conn = await keepAlive(port)
   t.teardown(() => conn.sock.destroy())
   for (let i = 0; i < 3; i++) t.is(await conn.ask(GET, 1), FAST_RESPONSE, 'several requests on one connection')
@@ -153,8 +129,7 @@ test('hello-world-fast.ts: keep-alive, pipelining (past one corked batch) and sp
 })
 
 test('hello-world-fast.ts: a client that stops reading still gets every response (partial sends)', async (t) => {
-  const { server, port } = await start('hello-world-fast.ts')
-  t.teardown(() => server.kill())
+  const { port } = await start(t, 'hello-world-fast.ts', { address: HTTP_ADDRESS })
   using client = new Socket()
   client.setsockopt(SOL_SOCKET, SO_RCVBUF, 4096)
   client.connect(['127.0.0.1', port])
@@ -188,8 +163,7 @@ test('hello-world-fast.ts: a client that stops reading still gets every response
 })
 
 test('hello-world-fast.ts: curl, Python and a bounded wrk run with 50 keep-alive connections', async (t) => {
-  const { server, port } = await start('hello-world-fast.ts')
-  t.teardown(() => server.kill())
+  const { port } = await start(t, 'hello-world-fast.ts', { address: HTTP_ADDRESS })
   const python = await run('python3', ['-c', [
     'import socket, sys',
     `s = socket.create_connection(("127.0.0.1", ${port}))`,
@@ -239,8 +213,7 @@ test('cluster.ts: two processes share the port through SO_REUSEPORT and stop tog
 })
 
 test('hello-world-fast.ts: a client that resets in the middle of a deep pipeline does not stop the server', async (t) => {
-  const { server, port } = await start('hello-world-fast.ts')
-  t.teardown(() => server.kill())
+  const { process: server, port } = await start(t, 'hello-world-fast.ts', { address: HTTP_ADDRESS })
   for (let i = 0; i < 5; i++) {
     const rude = net.connect(port, '127.0.0.1')
     await once(rude, 'connect')

@@ -1,0 +1,143 @@
+/** Starting the example servers as child processes in tests, and driving them with real clients on loopback. */
+import type { ExecutionContext } from 'ava'
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { readFileSync, readdirSync } from 'node:fs'
+import net from 'node:net'
+import { promisify } from 'node:util'
+
+const run = promisify(execFile)
+
+/** Resolves after `ms` milliseconds. */
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** User + system CPU time of a process, in clock ticks: fields 14 and 15 of /proc/PID/stat. */
+export const cpuTicks = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  return Number(fields[11]) + Number(fields[12])
+}
+
+/** How many fds the process `pid` has open (helpers.ts's `fdCount` counts this process's own). */
+export const fdCountOf = (pid: number) => readdirSync(`/proc/${pid}/fd`).length
+
+/** Rejects with `what` if `promise` has not settled within `ms`. */
+export function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/** Resolves once `check()` is true, or rejects after `ms`. */
+export async function until(ms: number, what: string, check: () => boolean): Promise<void> {
+  const end = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms: ${what}`)
+    await sleep(20)
+  }
+}
+
+/** The first stdout line of a TCP example server (echo-upper, echo-selectors, ...); group 1 is the port. */
+export const TCP_ADDRESS = /^Serving on tcp:\/\/127\.0\.0\.1:(\d+)$/
+
+/** The first stdout line of an HTTP example server (hello-world, ioloop-hello, ...); group 1 is the port. */
+export const HTTP_ADDRESS = /^Serving on http:\/\/127\.0\.0\.1:(\d+)\/$/
+
+/** A running example server, as `start` resolves it. */
+export interface Server {
+  process: ChildProcess
+  port: number
+  /** The complete stdout lines so far. */
+  lines: () => string[]
+  /** Everything the server wrote to stderr so far. */
+  stderr: () => string
+}
+
+/**
+ * Starts `examples/<example>` on a free port (PORT=0, plus `env`) and resolves once its first
+ * stdout line matches `address` (TCP_ADDRESS unless given), whose group 1 is the port. The
+ * teardown kills it (SIGTERM, then SIGKILL) and waits for it to exit.
+ */
+export async function start(
+  t: ExecutionContext,
+  example: string,
+  { address = TCP_ADDRESS, env = {} }: { address?: RegExp; env?: Record<string, string> } = {},
+): Promise<Server> {
+  const child = spawn(process.execPath, ['--import', 'tsx', `examples/${example}`], {
+    env: { ...process.env, PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  t.teardown(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    const exited = once(child, 'exit')
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 2000)
+    await exited
+    clearTimeout(timer)
+  })
+  let stdout = ''
+  let stderr = ''
+  const lines = () => stdout.split('\n').slice(0, -1)
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+  const port = await within(10_000, `${example} printing its address`, new Promise<number>((resolve, reject) => {
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk
+      const [first] = lines()
+      if (first === undefined) return
+      const match = address.exec(first)
+      if (match) resolve(Number(match[1]))
+      else reject(new Error(`unexpected first line from ${example}: ${first}`))
+    })
+    child.on('exit', (code, signal) => reject(new Error(`${example} exited (${code ?? signal}) before listening: ${stderr}`)))
+  }))
+  t.true(port > 0 && port < 65536, `port ${port}`)
+  return { process: child, port, lines, stderr: () => stderr }
+}
+
+/** A connected net client. */
+export async function connect(port: number): Promise<net.Socket> {
+  const sock = net.connect(port, '127.0.0.1')
+  await within(5000, 'connect', once(sock, 'connect'))
+  return sock
+}
+
+/** Writes `text` and resolves with the reply once as many bytes as were sent have come back. */
+export function exchange(sock: net.Socket, text: string | Buffer): Promise<Buffer> {
+  const data = Buffer.from(text)
+  const chunks: Buffer[] = []
+  let got = 0
+  return within(5000, `the reply to ${JSON.stringify(String(text).slice(0, 40))}`, new Promise<Buffer>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk)
+      got += chunk.length
+      if (got < data.length) return
+      sock.off('data', onData).off('error', reject)
+      resolve(Buffer.concat(chunks))
+    }
+    sock.on('data', onData).on('error', reject)
+    sock.write(data)
+  }))
+}
+
+/** Sends `text` on a fresh connection, half-closes it, and resolves with everything until EOF. */
+export async function echo(port: number, text: string | Buffer): Promise<Buffer> {
+  const sock = await connect(port)
+  const chunks: Buffer[] = []
+  sock.on('data', (c) => chunks.push(c))
+  sock.end(text)
+  await within(5000, 'the server closing after EOF', once(sock, 'end'))
+  sock.destroy()
+  return Buffer.concat(chunks)
+}
+
+/** Sends the Python bytes literal `payload` from a Python socket client, half-closes, and resolves with its reply until EOF. */
+export const python = (port: number, payload: string) => run('python3', ['-c', [
+  'import socket, sys',
+  `s = socket.create_connection(("127.0.0.1", ${port}), timeout=5)`,
+  `s.sendall(${payload})`,
+  's.shutdown(socket.SHUT_WR)',
+  'data = b""',
+  'while chunk := s.recv(1024): data += chunk',
+  'sys.stdout.buffer.write(data)',
+].join('\n')], { timeout: 10_000, encoding: 'buffer' })
