@@ -8,12 +8,12 @@ import { AF_INET, DefaultSelector, EVENT_READ, SOCK_STREAM, SOL_SOCKET, SO_REUSE
 type Callback = (sock: Socket, mask: number) => void
 const sel = new DefaultSelector<Callback>()
 
-function accept(server: Socket, mask: number): void {
+function accept(server: Socket, _mask: number): void {
   const [conn] = server.accept()
   sel.register(conn, EVENT_READ, read)
 }
 
-function read(conn: Socket, mask: number): void {
+function read(conn: Socket, _mask: number): void {
   try {
     const data = conn.recv(1024)
     if (data.length === 0) {

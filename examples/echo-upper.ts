@@ -34,13 +34,13 @@ function upper(data: Buffer): Buffer {
   return out
 }
 
-function accept(server: Socket, mask: number): void {
+function accept(server: Socket, _mask: number): void {
   const [conn] = server.accept()
   conn.setblocking(false)
   register(conn, read)
 }
 
-function read(conn: Socket, mask: number): void {
+function read(conn: Socket, _mask: number): void {
   try {
     const data = conn.recv(1024)
     if (data.length === 0) {

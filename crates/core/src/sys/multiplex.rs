@@ -5,7 +5,7 @@ use std::io;
 use std::os::fd::RawFd;
 
 /// FD_SETSIZE: `select` cannot watch an fd at or above this number.
-pub const FD_SETSIZE: usize = libc::FD_SETSIZE as usize;
+pub const FD_SETSIZE: usize = libc::FD_SETSIZE;
 
 /// One `struct pollfd`: the fd, the events asked for, the events returned.
 pub type PollFd = libc::pollfd;

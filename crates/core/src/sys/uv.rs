@@ -33,27 +33,34 @@ struct Api {
 fn api() -> Option<&'static Api> {
     static API: OnceLock<Option<Api>> = OnceLock::new();
     API.get_or_init(|| {
-        // SAFETY: each pointer, when found, is the libuv function of that name, whose C
-        // signature (libuv 1.x, stable ABI) is the one it is transmuted to.
+        // SAFETY: each field's type is the C signature (libuv 1.x, stable ABI) of the
+        // function of that name.
         unsafe {
             Some(Api {
-                handle_size: std::mem::transmute::<*mut c_void, _>(symbol(c"uv_handle_size")?),
-                poll_init: std::mem::transmute::<*mut c_void, _>(symbol(c"uv_poll_init")?),
-                poll_start: std::mem::transmute::<*mut c_void, _>(symbol(c"uv_poll_start")?),
-                poll_stop: std::mem::transmute::<*mut c_void, _>(symbol(c"uv_poll_stop")?),
-                close: std::mem::transmute::<*mut c_void, _>(symbol(c"uv_close")?),
-                ref_: std::mem::transmute::<*mut c_void, _>(symbol(c"uv_ref")?),
-                unref: std::mem::transmute::<*mut c_void, _>(symbol(c"uv_unref")?),
+                handle_size: load(c"uv_handle_size")?,
+                poll_init: load(c"uv_poll_init")?,
+                poll_start: load(c"uv_poll_start")?,
+                poll_stop: load(c"uv_poll_stop")?,
+                close: load(c"uv_close")?,
+                ref_: load(c"uv_ref")?,
+                unref: load(c"uv_unref")?,
             })
         }
     })
     .as_ref()
 }
 
-fn symbol(name: &CStr) -> Option<*mut c_void> {
+/// The function `name` in the process, as the function pointer type `F`.
+///
+/// # Safety
+/// `F` must be a function pointer type matching the symbol's C signature.
+unsafe fn load<F: Copy>(name: &CStr) -> Option<F> {
+    const { assert!(std::mem::size_of::<F>() == std::mem::size_of::<*mut c_void>()) };
     // SAFETY: dlsym only reads the NUL-terminated name; RTLD_DEFAULT searches the process.
     let found = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
-    (!found.is_null()).then_some(found)
+    // SAFETY: a function pointer has the size of a data pointer (asserted above) and the
+    // caller guarantees the signature.
+    (!found.is_null()).then(|| unsafe { std::mem::transmute_copy::<*mut c_void, F>(&found) })
 }
 
 /// What a poll event calls: the poll (to stop, restart or close it) and libuv's status
@@ -87,6 +94,11 @@ pub struct UvPoll {
 impl UvPoll {
     /// A stopped poll on `fd`, in `uv_loop` (a `uv_loop_t *`, from `napi_get_uv_event_loop`, of
     /// the calling thread). `callback` runs on each readiness until `stop` or `close`.
+    ///
+    /// `uv_loop` cannot be checked beyond null: the contract above is the caller's. It is a safe
+    /// function on purpose: the only caller hands it what napi's own safe API returned, and
+    /// marking it `unsafe` would only move an `unsafe` block out of this backend.
+    #[allow(clippy::not_unsafe_ptr_arg_deref)]
     pub fn new(uv_loop: *mut c_void, fd: RawFd, callback: impl FnMut(&UvPoll, i32) + 'static) -> io::Result<UvPoll> {
         let api = api().ok_or_else(|| io::Error::from(io::ErrorKind::Unsupported))?;
         if uv_loop.is_null() {
