@@ -7,7 +7,13 @@
  * in turn, each freshly started; the table holds the medians over rounds (errors are summed).
  *
  * Run: node --import tsx bench/http.ts [--quick] [--connections N] [--duration S] [--pipeline N]
- *        [--fdpoll FILE]   (--quick: 1 round of 2 s; --fdpoll: another fdpoll server to bench)
+ *        [--fdpoll FILE] [--write-chart]   (--quick: 1 round of 2 s; --fdpoll: another fdpoll
+ *        server to bench). Every run draws the CPU µs/request column as an SVG bar chart in
+ *        bench/out/cpu-per-request.svg; --write-chart also writes the committed
+ *        bench/cpu-per-request.svg (the chart in README.md).
+ *
+ * bench/idle.ts imports SERVERS, buildCServer, startServer, probe, stopServer, pinned and track
+ * from here.
  */
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
@@ -42,12 +48,13 @@ const ROUNDS = QUICK ? 1 : 3
 const CONNECTIONS = positiveInt('connections', 50)
 const DURATION = positiveInt('duration', QUICK ? 2 : 5) // seconds; wrk takes whole seconds
 const PIPELINE = positiveInt('pipeline', 1)
+const WRITE_CHART = process.argv.includes('--write-chart')
 const FDPOLL = path.resolve(flag('fdpoll', path.join(ROOT, 'examples/hello-world-fast.ts')))
 /** A path as shown: relative to the repository when inside it. */
 const shown = (file: string) => (path.relative(ROOT, file).startsWith('..') ? file : path.relative(ROOT, file))
 
-interface Server { name: string; cmd: string; args: string[] }
-const SERVERS: Server[] = [
+export interface Server { name: string; cmd: string; args: string[] }
+export const SERVERS: Server[] = [
   { name: `fdpoll (${shown(FDPOLL)})`, cmd: process.execPath, args: ['--import', 'tsx', FDPOLL] },
   { name: 'node:http', cmd: process.execPath, args: [path.join(__dirname, 'servers/node-http.js')] },
   { name: 'node:net', cmd: process.execPath, args: [path.join(__dirname, 'servers/node-net.js')] },
@@ -63,13 +70,13 @@ const NCPU = os.cpus().length
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
 
 /** `cmd args` pinned to `cpu` with taskset (which execs, so the pid stays the command's). */
-function pinned(cpu: number, cmd: string, args: string[]): [string, string[]] {
+export function pinned(cpu: number, cmd: string, args: string[]): [string, string[]] {
   return HAS_TASKSET && cpu < NCPU ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args]
 }
 
 // Every child is tracked and killed on any way out: error, signal or normal exit.
 const children = new Set<ChildProcess>()
-function track(child: ChildProcess): ChildProcess {
+export function track(child: ChildProcess): ChildProcess {
   children.add(child)
   child.on('exit', () => children.delete(child))
   return child
@@ -86,7 +93,7 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 }
 
 /** Starts a server on a free port; resolves once it prints its "Serving on" line. */
-function startServer(server: Server): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
+export function startServer(server: Server): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
   const [cmd, args] = pinned(0, server.cmd, server.args)
   const child = track(spawn(cmd, args, { cwd: ROOT, env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] }))
   let stderr = ''
@@ -115,7 +122,7 @@ function startServer(server: Server): Promise<{ child: ChildProcess; port: numbe
 }
 
 /** SIGTERM, then SIGKILL after 3 s; resolves once the process is gone. */
-async function stopServer(child: ChildProcess): Promise<void> {
+export async function stopServer(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise((resolve) => child.once('exit', resolve))
   child.kill('SIGTERM')
@@ -125,7 +132,7 @@ async function stopServer(child: ChildProcess): Promise<void> {
 }
 
 /** One GET on a fresh connection: the raw response (headers + Content-Length bytes of body). */
-function probe(port: number): Promise<string> {
+export function probe(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const sock = net.connect(port, '127.0.0.1')
     let got = ''
@@ -245,6 +252,51 @@ function pipelineScript(n: number): string {
   return file
 }
 
+/** Compiles bench/servers/epoll-server.c to bench/out/epoll-server (SERVERS' 'C epoll'). */
+export function buildCServer(): void {
+  fs.mkdirSync(OUT, { recursive: true })
+  const cc = spawnSync('cc', ['-O2', '-o', path.join(OUT, 'epoll-server'), path.join(__dirname, 'servers/epoll-server.c')], { encoding: 'utf8' })
+  if (cc.error || cc.status !== 0) fail(`cannot compile bench/servers/epoll-server.c: ${cc.error?.message ?? cc.stderr}`)
+}
+
+const xml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
+
+/** A horizontal bar chart, one bar per server, as a self-contained SVG document. */
+function barChart(title: string, subtitle: string[], bars: { label: string; value: number; highlight: boolean }[]): string {
+  const width = 760
+  const labelWidth = 270 // server names, right-aligned against the bars
+  const valueWidth = 70 // room for the value printed after the longest bar
+  const barArea = width - labelWidth - valueWidth - 20
+  const top = 44 + 16 * subtitle.length
+  const barHeight = 26
+  const gap = 12
+  const height = top + bars.length * (barHeight + gap) + 30
+  const max = Math.max(...bars.map((b) => (Number.isFinite(b.value) ? b.value : 0)), 1e-9)
+  const rows = bars.map((b, i) => {
+    const y = top + i * (barHeight + gap)
+    const w = Number.isFinite(b.value) ? Math.max(1, (b.value / max) * barArea) : 0
+    const value = Number.isFinite(b.value) ? b.value.toFixed(1) : 'n/a'
+    return [
+      `  <text x="${labelWidth - 10}" y="${y + barHeight / 2}" text-anchor="end" dominant-baseline="middle">${xml(b.label)}</text>`,
+      `  <rect x="${labelWidth}" y="${y}" width="${w.toFixed(1)}" height="${barHeight}" fill="${b.highlight ? '#d9480f' : '#868e96'}"/>`,
+      `  <text x="${(labelWidth + w + 6).toFixed(1)}" y="${y + barHeight / 2}" dominant-baseline="middle" font-weight="bold">${value}</text>`,
+    ].join('\n')
+  })
+  const axisY = top + bars.length * (barHeight + gap) - gap / 2
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="13">`,
+    `  <rect width="${width}" height="${height}" fill="#ffffff"/>`,
+    `  <text x="${width / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">${xml(title)}</text>`,
+    ...subtitle.map((line, i) => `  <text x="${width / 2}" y="${44 + 16 * i}" text-anchor="middle" font-size="11" fill="#495057">${xml(line)}</text>`),
+    ...rows,
+    `  <line x1="${labelWidth}" y1="${top - gap / 2}" x2="${labelWidth}" y2="${axisY}" stroke="#212529"/>`,
+    `  <text x="${labelWidth}" y="${axisY + 18}" font-size="11" fill="#495057">0</text>`,
+    `  <text x="${labelWidth + barArea}" y="${axisY + 18}" text-anchor="end" font-size="11" fill="#495057">server CPU µs per request (user + system), lower is better</text>`,
+    '</svg>',
+    '',
+  ].join('\n')
+}
+
 function version(cmd: string, args: string[], re: RegExp): string {
   const run = spawnSync(cmd, args, { encoding: 'utf8' })
   return re.exec(`${run.stdout ?? ''}${run.stderr ?? ''}`)?.[1] ?? '?'
@@ -262,9 +314,7 @@ async function main() {
   if (load > 1) notes.push(`load average ${load.toFixed(2)} when the bench started: other work shared these CPUs, numbers are noisy`)
   if (!HAS_TASKSET) notes.push('taskset not found: servers and wrk ran unpinned')
   else if (NCPU < 2) notes.push(`only ${NCPU} CPU: wrk ran unpinned, sharing CPU 0 with the server`)
-  fs.mkdirSync(OUT, { recursive: true })
-  const cc = spawnSync('cc', ['-O2', '-o', path.join(OUT, 'epoll-server'), path.join(__dirname, 'servers/epoll-server.c')], { encoding: 'utf8' })
-  if (cc.error || cc.status !== 0) fail(`cannot compile bench/servers/epoll-server.c: ${cc.error?.message ?? cc.stderr}`)
+  buildCServer()
   const script = PIPELINE > 1 ? pipelineScript(PIPELINE) : null
   if (script) notes.push("p99 n/a: wrk's latency percentiles are invalid with pipelining")
 
@@ -278,8 +328,9 @@ async function main() {
   }
 
   const wrkArgs = `wrk -t1 -c${CONNECTIONS} -d${DURATION}s --latency${script ? ` -s ${path.relative(ROOT, script)}` : ''}`
+  const now = new Date()
   console.log(
-    `${new Date().toISOString()} | ${os.cpus()[0].model} | node ${process.version} | ` +
+    `${now.toISOString()} | ${os.cpus()[0].model} | node ${process.version} | ` +
       `python ${version('python3', ['--version'], /Python (\S+)/)} | wrk ${version('wrk', ['-v'], /^wrk (\S+)/)} | ` +
       `${wrkArgs} (pipeline ${PIPELINE}) | server on CPU 0, wrk on CPU 1 | ` +
       `median of ${ROUNDS} round${ROUNDS > 1 ? 's' : ''}, errors summed`,
@@ -297,11 +348,29 @@ async function main() {
     )
   })
   for (const note of notes) console.log(`\nnote: ${note}`)
+
+  const chart = barChart(
+    'Server CPU time per HTTP request (µs)',
+    [
+      `${now.toISOString().slice(0, 10)} · ${os.cpus()[0].model.trim()}, ${NCPU} cores · node ${process.version}`,
+      `${wrkArgs} (pipeline ${PIPELINE}), keep-alive · server on CPU 0, wrk on CPU 1 · median of ${ROUNDS} round${ROUNDS > 1 ? 's' : ''}`,
+    ],
+    SERVERS.map((server, i) => ({
+      label: server.name,
+      value: median(results[i].map((r) => r.cpuUsPerReq)),
+      highlight: server.name.startsWith('fdpoll'),
+    })),
+  )
+  fs.writeFileSync(path.join(OUT, 'cpu-per-request.svg'), chart)
+  if (WRITE_CHART) fs.writeFileSync(path.join(__dirname, 'cpu-per-request.svg'), chart)
+  console.error(`chart: ${shown(path.join(OUT, 'cpu-per-request.svg'))}${WRITE_CHART ? ` and ${shown(path.join(__dirname, 'cpu-per-request.svg'))}` : ''}`)
 }
 
-main()
-  .catch((e) => {
-    console.error((e as Error).message)
-    process.exitCode = 1
-  })
-  .finally(killAll)
+if (require.main === module) {
+  main()
+    .catch((e) => {
+      console.error((e as Error).message)
+      process.exitCode = 1
+    })
+    .finally(killAll)
+}
