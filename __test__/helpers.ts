@@ -1,4 +1,5 @@
 /** Real fds for the tests (FIFOs stand in for pipes until there is a socket API) and fd-table checks. */
+import type { ExecutionContext } from 'ava'
 import { execFileSync, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -98,4 +99,14 @@ export function socketpairsUpTo(fd: number): [Socket, Socket][] {
   const pairs: [Socket, Socket][] = []
   while (pairs.length === 0 || pairs[pairs.length - 1][1].fileno() < fd) pairs.push(socketpair())
   return pairs
+}
+
+/** A connected AF_UNIX socketpair whose two ends the test's teardown closes. */
+export function pair(t: ExecutionContext): [Socket, Socket] {
+  const [a, b] = socketpair()
+  t.teardown(() => {
+    a.close()
+    b.close()
+  })
+  return [a, b]
 }

@@ -27,7 +27,7 @@ import {
   socketpair,
 } from '../src/index.js'
 import { TimeoutQueue } from '../src/timeouts.js'
-import { fdCount, writeLater } from './helpers.js'
+import { fdCount, pair, writeLater } from './helpers.js'
 
 type Mode = 'start' | 'runSync'
 const MODES: Mode[] = ['start', 'runSync']
@@ -93,16 +93,6 @@ function newLoop(t: ExecutionContext): IOLoop {
   loop.onError = (e) => t.fail(`an exception in the loop: ${e}`)
   t.teardown(() => loop.close())
   return loop
-}
-
-/** A socketpair, both ends closed when the test ends. */
-function pair(t: ExecutionContext): [Socket, Socket] {
-  const [a, b] = socketpair()
-  t.teardown(() => {
-    a.close()
-    b.close()
-  })
-  return [a, b]
 }
 
 /**

@@ -8,7 +8,7 @@ import { setImmediate, setTimeout as sleep } from 'node:timers/promises'
 import { isMainThread, threadId } from 'node:worker_threads'
 
 import { EPOLLET, EPOLLIN, EPOLLOUT, Epoll, Socket, ValueError, createServer, socketpair } from '../src/index.js'
-import { fdCount } from './helpers.js'
+import { fdCount, pair } from './helpers.js'
 
 /** What /proc/self/fd/N links to for an eventfd (each waiting thread has one) and an epoll fd. */
 const EVENTFD = 'anon_inode:[eventfd]'
@@ -21,16 +21,6 @@ const ROOT = path.resolve(__dirname, '..')
 const gc: () => void = (globalThis as any).gc
 
 const X = Buffer.from('x')
-
-/** A connected AF_UNIX socketpair that the test's teardown closes. */
-function pair(t: ExecutionContext): [Socket, Socket] {
-  const [a, b] = socketpair()
-  t.teardown(() => {
-    a.close()
-    b.close()
-  })
-  return [a, b]
-}
 
 /** `promise`, or a rejection after `ms`: no wait in these tests is unbounded. */
 async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

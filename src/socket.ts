@@ -13,7 +13,7 @@ import {
   AF_INET, AF_INET6, AF_UNIX, SO_DOMAIN, SO_PROTOCOL, SO_TYPE, SOCK_CLOEXEC, SOCK_NONBLOCK,
   SOCK_STREAM, SOL_SOCKET,
 } from './constants.js'
-import { OSError, hostNotFound, osError } from './errors.js'
+import { OSError, errno, hostNotFound, osError } from './errors.js'
 import { own, release } from './owner.js'
 
 /** `[host, port]` (AF_INET), `[host, port, flowinfo?, scopeId?]` (AF_INET6) or a path (AF_UNIX). */
@@ -212,7 +212,7 @@ export class Socket implements Disposable {
   close(): void {
     if (this.#fd < 0) return
     const ret = fdClose(this.detach())
-    if (ret < 0 && osError(-ret, 'close').code !== 'ECONNRESET') throw osError(-ret, 'close')
+    if (ret < 0 && ret !== -errno.ECONNRESET) throw osError(-ret, 'close')
   }
 
   /** Closes, so `using sock = new Socket()` works like Python's `with socket.socket() as sock`. */
