@@ -7,7 +7,7 @@ import path from 'node:path'
 import { setImmediate, setTimeout as sleep } from 'node:timers/promises'
 import { isMainThread, threadId } from 'node:worker_threads'
 
-import { EPOLLET, EPOLLIN, EPOLLOUT, Epoll, Socket, ValueError, createServer, socketpair } from '../src/index.js'
+import { EPOLLET, EPOLLIN, EPOLLOUT, Epoll, ValueError, createServer } from '../src/index.js'
 import { fdCount, pair } from './helpers.js'
 
 /** What /proc/self/fd/N links to for an eventfd (each waiting thread has one) and an epoll fd. */
