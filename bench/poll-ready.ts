@@ -4,7 +4,7 @@
  * unread data). Median of 5 runs of 50,000 calls each.
  * Run: `node --import tsx bench/poll-ready.ts`.
  */
-import { AF_INET, EPOLLIN, Epoll, SOCK_DGRAM, Socket, socketpair } from '../src/index.js'
+import { AF_INET, EPOLLIN, Epoll, SOCK_DGRAM, Socket, socketpair } from 'fdpoll'
 
 const READY = 10
 const SIZES = [100, 15_000]

@@ -13,7 +13,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { Epoll, EPOLLIN } from '../src/index.js'
+import { Epoll, EPOLLIN } from 'fdpoll'
 
 const QUICK = process.argv.includes('--quick') || !!process.env.BENCH_QUICK
 const WINDOW = QUICK ? 0.3 : 1.5 // seconds per variant per round

@@ -21,7 +21,7 @@
  */
 import net from 'node:net'
 import os from 'node:os'
-import { EPOLLIN, Epoll, Socket, socketpair } from '../src/index.js'
+import { EPOLLIN, Epoll, Socket, socketpair } from 'fdpoll'
 
 const QUICK = process.argv.includes('--quick') || !!process.env.BENCH_QUICK
 const BACK_TO_BACK = QUICK ? 500 : 5000 // samples per latency row, next from setImmediate

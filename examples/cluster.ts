@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import os from 'node:os'
 import path from 'node:path'
-import { AF_INET, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT, Socket } from '../src/index.js'
+import { AF_INET, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT, Socket } from 'fdpoll'
 
 const count = Number(process.env.WORKERS ?? os.availableParallelism())
 const reservation = new Socket(AF_INET, SOCK_STREAM)

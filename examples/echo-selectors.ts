@@ -3,7 +3,7 @@
  * Python's `selectors` version reads (../shared/reference, example 3).
  * Run: `node --import tsx examples/echo-selectors.ts` (PORT=8088), then e.g. `nc 127.0.0.1 8088`.
  */
-import { AF_INET, DefaultSelector, EVENT_READ, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, Socket } from '../src/index.js'
+import { AF_INET, DefaultSelector, EVENT_READ, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, Socket } from 'fdpoll'
 
 type Callback = (sock: Socket, mask: number) => void
 const sel = new DefaultSelector<Callback>()

@@ -10,7 +10,7 @@
  */
 import {
   AF_INET, EPOLLIN, Epoll, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, Socket,
-} from '../src/index.js'
+} from 'fdpoll'
 
 type Callback = (sock: Socket, mask: number) => void
 

@@ -6,7 +6,7 @@
  */
 import {
   AF_INET, EPOLLHUP, EPOLLIN, EPOLLOUT, Epoll, SHUT_RDWR, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, Socket,
-} from '../src/index.js'
+} from 'fdpoll'
 
 const EOL1 = Buffer.from('\n\n')
 const EOL2 = Buffer.from('\n\r\n')

@@ -5,7 +5,7 @@
  * Run: `node --import tsx examples/ioloop-hello.ts` (PORT=8080).
  */
 import http from 'node:http'
-import { IOLoop, type Socket, createServer } from '../src/index.js'
+import { IOLoop, type Socket, createServer } from 'fdpoll'
 
 const RESPONSE = Buffer.from('HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!')
 const loop = new IOLoop()

@@ -13,7 +13,7 @@
  */
 import {
   AF_INET, BlockingIOError, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, Socket,
-} from '../src/index.js'
+} from 'fdpoll'
 
 /** Python's bytes.upper(): a-z become A-Z, every other byte is left alone. */
 function upper(data: Buffer): Buffer {

@@ -5,7 +5,7 @@
  * interest list is registered once, so a wait costs the same however many fds are idle.
  * Run: `node --import tsx examples/select-poll-epoll.ts` (`--quick` for short windows).
  */
-import { AF_INET, EPOLLIN, Epoll, POLLIN, SOCK_DGRAM, Socket, poll, select, socketpair } from '../src/index.js'
+import { AF_INET, EPOLLIN, Epoll, POLLIN, SOCK_DGRAM, Socket, poll, select, socketpair } from 'fdpoll'
 
 const WINDOW_MS = process.argv.includes('--quick') ? 100 : 400
 const SIZES = [10, 1_000, 10_000]

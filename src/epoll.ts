@@ -2,13 +2,18 @@
  * `Epoll`: CPython's `select.epoll`, same methods, defaults, units (seconds) and errors.
  * `poll()` blocks the JS thread while it waits, as Python's does.
  */
-import {
-  Watcher, epollCreate, epollModify, epollPollInto, epollRegister, epollUnregister, fdClose, watchStart,
-} from './binding.js'
+import binding = require('./binding.js')
 import { eventMask, fileno, integer, timeoutMs } from './args.js'
 import { EPOLL_CLOEXEC, EPOLLIN, EPOLLOUT, EPOLLPRI } from './constants.js'
 import { ValueError, closedError, errno, osError } from './errors.js'
 import { own, release } from './owner.js'
+
+// Bound once as plain constants: a named import of the CommonJS binding costs a getter call
+// per use once bundled.
+const {
+  epollCreate, epollModify, epollPollInto, epollRegister, epollUnregister, fdClose, watchStart,
+} = binding
+type Watcher = binding.Watcher
 
 /** Python's default for `maxevents = -1`: FD_SETSIZE - 1. */
 const DEFAULT_MAXEVENTS = 1023

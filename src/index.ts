@@ -10,4 +10,4 @@ export {
   SelectorMapping, type SelectorKey,
 } from './selectors.js'
 export { IOLoop, RemoteIOLoop, Timeout, type Handler, type RemoteHandle } from './ioloop.js'
-export * as fastpath from './fastpath.js'
+export { fastpath } from './fastpath.js'

@@ -8,13 +8,17 @@
  * through Node timers); `runSync()` blocks in `poll()`, for scripts and worker threads.
  */
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads'
-import { fdClose, wakerCreate, wakerReset, wakerSignal } from './binding.js'
+import binding = require('./binding.js')
 import { fileno } from './args.js'
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT } from './constants.js'
 import { Epoll, type FileLike } from './epoll.js'
 import { OSError, RuntimeError, osError } from './errors.js'
 import { own, release } from './owner.js'
 import { type Timeout, TimeoutQueue } from './timeouts.js'
+
+// Bound once as plain constants: a named import of the CommonJS binding costs a getter call
+// per use once bundled.
+const { fdClose, wakerCreate, wakerReset, wakerSignal } = binding
 
 export { Timeout } from './timeouts.js'
 

@@ -2,7 +2,11 @@
  * Fd ownership for the objects that own one (Epoll, Socket): an object collected without
  * `close()` has its fd closed by a FinalizationRegistry, so dropping an object never leaks.
  */
-import { fdClose } from './binding.js'
+import binding = require('./binding.js')
+
+// Bound once as plain constants: a named import of the CommonJS binding costs a getter call
+// per use once bundled.
+const { fdClose } = binding
 
 const registry = new FinalizationRegistry<number>((fd) => fdClose(fd))
 

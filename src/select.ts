@@ -2,11 +2,15 @@
  * Python's `select.poll` and `select.select`, over the real poll(2) and select(2): O(n) per
  * call in the number of watched fds, kept for parity and to measure what epoll saves.
  */
-import { FD_SETSIZE, pollWait, selectWait } from './binding.js'
+import binding = require('./binding.js')
 import { fileno, integer } from './args.js'
 import { POLLIN, POLLOUT, POLLPRI } from './constants.js'
 import { KeyError, osError } from './errors.js'
 import type { FileLike } from './epoll.js'
+
+// Bound once as plain constants: a named import of the CommonJS binding costs a getter call
+// per use once bundled.
+const { FD_SETSIZE, pollWait, selectWait } = binding
 
 /** A set of fds watched with poll(2) (Python's `select.poll()` object). */
 export class Poll {

@@ -3,11 +3,7 @@
  * `setblocking(false)`; a non-blocking call that would wait throws BlockingIOError (EAGAIN,
  * or EINPROGRESS for connect), exactly as in Python. Sends never raise SIGPIPE.
  */
-import {
-  GAI_NOT_FOUND, SockAddress, fdClose, socketAccept, socketBind, socketConnect, socketCreate,
-  socketGetBlocking, socketGetsockopt, socketListen, socketName, socketPair, socketRecv,
-  socketRecvfrom, socketSend, socketSendto, socketSetBlocking, socketSetsockopt, socketShutdown,
-} from './binding.js'
+import binding = require('./binding.js')
 import { fileno as toFd, integer } from './args.js'
 import {
   AF_INET, AF_INET6, AF_UNIX, SO_DOMAIN, SO_PROTOCOL, SO_TYPE, SOCK_CLOEXEC, SOCK_NONBLOCK,
@@ -15,6 +11,15 @@ import {
 } from './constants.js'
 import { OSError, errno, hostNotFound, osError } from './errors.js'
 import { own, release } from './owner.js'
+
+// Bound once as plain constants: a named import of the CommonJS binding costs a getter call
+// per use once bundled.
+const {
+  GAI_NOT_FOUND, fdClose, socketAccept, socketBind, socketConnect, socketCreate, socketGetBlocking,
+  socketGetsockopt, socketListen, socketName, socketPair, socketRecv, socketRecvfrom, socketSend,
+  socketSendto, socketSetBlocking, socketSetsockopt, socketShutdown,
+} = binding
+type SockAddress = binding.SockAddress
 
 /** `[host, port]` (AF_INET), `[host, port, flowinfo?, scopeId?]` (AF_INET6) or a path (AF_UNIX). */
 export type Address = [host: string, port: number, flowinfo?: number, scopeId?: number] | string
@@ -139,7 +144,7 @@ export class Socket implements Disposable {
     const fd = this.#open()
     const target = nbytes === 0 ? bytes(buffer) : bytes(buffer).subarray(0, nonNegative(nbytes, 'nbytes'))
     if (target.length < nbytes) throw new RangeError('nbytes is greater than the length of the buffer')
-    return check(socketRecv(fd, target as Buffer, integer(flags, 'flags')), 'recv')
+    return check(socketRecv(fd, target, integer(flags, 'flags')), 'recv')
   }
 
   /** Receives a datagram: `[data, sender]`. */

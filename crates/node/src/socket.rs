@@ -85,7 +85,7 @@ pub fn socket_accept_fd(fd: i32) -> i32 {
 
 /// `recv(2)` into `buf`: the byte count (0 at end of stream) or `-errno`.
 #[napi]
-pub fn socket_recv(fd: i32, mut buf: BufferSlice, flags: i32) -> i32 {
+pub fn socket_recv(fd: i32, #[napi(ts_arg_type = "Uint8Array")] mut buf: BufferSlice, flags: i32) -> i32 {
     socket::recv(fd, &mut buf, flags).map_or_else(neg_errno, |n| n as i32)
 }
 
@@ -100,8 +100,8 @@ pub fn socket_recvfrom(fd: i32, mut buf: BufferSlice, flags: i32) -> Either<Rece
 
 /// `send(2)` with MSG_NOSIGNAL: the bytes the kernel took, or `-errno`.
 #[napi]
-pub fn socket_send(fd: i32, buf: &[u8], flags: i32) -> i32 {
-    socket::send(fd, buf, flags).map_or_else(neg_errno, |n| n as i32)
+pub fn socket_send(fd: i32, #[napi(ts_arg_type = "Uint8Array")] buf: BufferSlice, flags: i32) -> i32 {
+    socket::send(fd, &buf, flags).map_or_else(neg_errno, |n| n as i32)
 }
 
 /// `sendto(2)` with MSG_NOSIGNAL: the bytes sent, `-errno` or `GAI_NOT_FOUND`.
