@@ -4,6 +4,7 @@
 //!   once the dispatch returned.
 //! - Where libuv cannot be reached, one thread per watched Epoll blocks until the epoll fd is
 //!   readable, hands the dispatch to JS, and waits for it to finish before waiting again.
+//!
 //! Either way a level-triggered fd never spins. The hand-off is a threadsafe function, which
 //! runs JS in Node's callback scope (microtasks drain after it); its ref keeps the loop alive
 //! (`setRef`). The JS side ignores a dispatch that was queued before `unwatch`.
