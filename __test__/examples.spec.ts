@@ -126,6 +126,14 @@ test('hello-world-fast.ts: keep-alive, pipelining (past one corked batch) and sp
   conn.sock.write(GET.slice(0, 20))
   await sleep(50)
   t.is(await conn.ask(GET.slice(20) + GET, 2), FAST_RESPONSE.repeat(2), 'a request split across writes')
+  for (const cut of [1, 2, 3]) { // inside the CR LF CR LF that ends the request
+    conn.sock.write(GET.slice(0, GET.length - cut))
+    await sleep(50)
+    t.is(await conn.ask(GET.slice(GET.length - cut), 1), FAST_RESPONSE, `terminator split ${cut} bytes from its end`)
+  }
+  conn.sock.write('GET / HTTP/1.1\r\nHost: a\r\n\r')
+  await sleep(50)
+  t.is(await conn.ask('\r\n\r\n' + GET, 2), FAST_RESPONSE.repeat(2), 'a CR that breaks a terminator across writes')
 })
 
 test('hello-world-fast.ts: a client that stops reading still gets every response (partial sends)', async (t) => {
