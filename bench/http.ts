@@ -1,16 +1,20 @@
 /**
- * HTTP/1.1 keep-alive "Hello, world!" throughput under wrk: fdpoll's examples/hello-world-fast.ts
- * beside node:http, node:net, a C epoll server and Python's select.epoll (bench/servers/), all
- * answering with the same 76 bytes. Each server runs pinned to CPU 0 and wrk to CPU 1. Per run:
- * req/s, p99 latency and errors from wrk, the server's CPU time per request (utime + stime from
- * /proc/PID/stat over the wrk window) and its peak RSS (VmHWM). Every round runs each server once,
- * in turn, each freshly started; the table holds the medians over rounds (errors are summed).
+ * HTTP/1.1 keep-alive "Hello, world!" under wrk: fdpoll's examples/hello-world-fast.ts beside
+ * node:http, node:net, a C epoll server and Python's select.epoll (bench/servers/), all answering
+ * with the same 76 bytes. Three scenarios: 50 keep-alive connections, 1,000 connections, and
+ * pipelining depth 16. Each server runs pinned to CPU 0 and wrk to CPU 1. Per run, after 1 s of
+ * warm-up load: req/s and p99 latency from wrk, the server's CPU time per request (utime + stime
+ * from /proc/PID/stat over the wrk window), its peak RSS (VmHWM), and wrk's errors (warm-up
+ * included). Every round runs every scenario and every server once, in turn, each server freshly
+ * started; each scenario's table holds the medians over 3 rounds (errors summed), every figure
+ * with its ratio to node:http, then the issue's goals (ratios to the C server) are checked. About
+ * 6 minutes; installs wrk from Debian's packages when it is missing.
  *
- * Run: node --import tsx bench/http.ts [--quick] [--connections N] [--duration S] [--pipeline N]
- *        [--fdpoll FILE] [--write-chart]   (--quick: 1 round of 2 s; --fdpoll: another fdpoll
- *        server to bench). Every run draws the CPU µs/request column as an SVG bar chart in
- *        bench/out/cpu-per-request.svg; --write-chart also writes the committed
- *        bench/cpu-per-request.svg (the chart in README.md).
+ * Run: node --import tsx bench/http.ts [--quick] [--connections N] [--pipeline N] [--duration S]
+ *        [--fdpoll FILE] [--write-chart]   (--quick: 1 round of 2 s; --connections/--pipeline:
+ *        that one scenario only; --fdpoll: another fdpoll server to bench). Every run draws the
+ *        CPU µs/request of each scenario as an SVG bar chart in bench/out/cpu-per-request.svg;
+ *        --write-chart also writes the committed bench/cpu-per-request.svg (the README's chart).
  *
  * bench/idle.ts imports SERVERS, buildCServer, startServer, probe, stopServer, pinned and track
  * from here.
@@ -45,9 +49,19 @@ function positiveInt(name: string, fallback: number): number {
 
 const QUICK = process.argv.includes('--quick')
 const ROUNDS = QUICK ? 1 : 3
-const CONNECTIONS = positiveInt('connections', 50)
 const DURATION = positiveInt('duration', QUICK ? 2 : 5) // seconds; wrk takes whole seconds
-const PIPELINE = positiveInt('pipeline', 1)
+const WARMUP = 1 // seconds of load before each measured run
+
+/** A load: wrk's connection count and the requests written back to back per send. */
+interface Scenario { title: string; connections: number; pipeline: number }
+const CHOSEN = process.argv.some((a) => /^--(connections|pipeline)(=|$)/.test(a))
+const SCENARIOS: Scenario[] = CHOSEN
+  ? [{ title: 'chosen load', connections: positiveInt('connections', 50), pipeline: positiveInt('pipeline', 1) }]
+  : [
+      { title: '50 keep-alive connections', connections: 50, pipeline: 1 },
+      { title: '1,000 keep-alive connections', connections: 1000, pipeline: 1 },
+      { title: 'pipelining depth 16, 50 connections', connections: 50, pipeline: 16 },
+    ]
 const WRITE_CHART = process.argv.includes('--write-chart')
 const FDPOLL = path.resolve(flag('fdpoll', path.join(ROOT, 'examples/hello-world-fast.ts')))
 /** A path as shown: relative to the repository when inside it. */
@@ -155,17 +169,23 @@ export function probe(port: number): Promise<string> {
   })
 }
 
-/** Runs wrk (pinned to CPU 1) against `port`; resolves with its stdout. */
-function runWrk(port: number, script: string | null): Promise<string> {
-  const args = ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', ...(script ? ['-s', script] : []), `http://127.0.0.1:${port}/`]
+/** wrk's arguments for `scenario`, without the URL. */
+function wrkArgs(scenario: Scenario, seconds = DURATION): string[] {
+  const script = scenario.pipeline > 1 ? ['-s', path.relative(ROOT, pipelineScript(scenario.pipeline))] : []
+  return ['-t1', `-c${scenario.connections}`, `-d${seconds}s`, '--latency', ...script]
+}
+
+/** Runs wrk (pinned to CPU 1) against `port` for `seconds`; resolves with its stdout. */
+function runWrk(port: number, scenario: Scenario, seconds = DURATION): Promise<string> {
+  const args = [...wrkArgs(scenario, seconds), `http://127.0.0.1:${port}/`]
   const [cmd, cmdArgs] = pinned(1, 'wrk', args)
-  const child = track(spawn(cmd, cmdArgs, { stdio: ['ignore', 'pipe', 'pipe'] }))
+  const child = track(spawn(cmd, cmdArgs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }))
   let out = ''
   let err = ''
   child.stdout!.on('data', (d) => { out += d })
   child.stderr!.on('data', (d) => { err += d })
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), (DURATION + 30) * 1000)
+    const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 30) * 1000)
     child.on('error', (e) => { clearTimeout(timer); reject(new Error(`cannot run wrk: ${e.message}`)) })
     child.on('exit', (code, signal) => {
       clearTimeout(timer)
@@ -201,7 +221,7 @@ function maxRssMiB(pid: number): number {
 }
 
 /** One run: start, check, load with wrk, measure, stop. */
-async function benchOne(server: Server, script: string | null): Promise<Result> {
+async function benchOne(server: Server, scenario: Scenario): Promise<Result> {
   const { child, port, stderr } = await startServer(server)
   try {
     let response: string
@@ -217,9 +237,11 @@ async function benchOne(server: Server, script: string | null): Promise<Result> 
     const note = `${server.name}: response bytes differ from the 76-byte reference: ${JSON.stringify(response)}`
     if (response !== RESPONSE && !notes.includes(note)) notes.push(note)
 
+    // JIT compilation and the first accepts happen outside the measured window; errors count
+    const warmupErrors = parseWrk(await runWrk(port, scenario, WARMUP)).errors
     const pid = child.pid!
     const before = cpuTicks(pid)
-    const wrk = parseWrk(await runWrk(port, script))
+    const wrk = parseWrk(await runWrk(port, scenario))
     if (child.exitCode !== null || child.signalCode !== null) fail(`${server.name} died during the run: ${stderr()}`)
     const cpuSeconds = (cpuTicks(pid) - before) / CLK_TCK
     const rssMiB = maxRssMiB(pid)
@@ -227,8 +249,8 @@ async function benchOne(server: Server, script: string | null): Promise<Result> 
     if (stderr() && !notes.includes(err)) notes.push(err)
     // wrk's percentiles are wrong when pipelining: it records one latency per batch but corrects
     // for coordinated omission with a per-response interval (the 99% line often reads 0.00us)
-    const p99Us = PIPELINE > 1 || wrk.p99Us === 0 ? NaN : wrk.p99Us
-    return { rps: wrk.rps, cpuUsPerReq: (cpuSeconds / wrk.requests) * 1e6, p99Us, rssMiB, errors: wrk.errors }
+    const p99Us = scenario.pipeline > 1 || wrk.p99Us === 0 ? NaN : wrk.p99Us
+    return { rps: wrk.rps, cpuUsPerReq: (cpuSeconds / wrk.requests) * 1e6, p99Us, rssMiB, errors: warmupErrors + wrk.errors }
   } finally {
     await stopServer(child)
   }
@@ -237,6 +259,7 @@ async function benchOne(server: Server, script: string | null): Promise<Result> 
 /** A wrk script that sends `n` requests back to back in each write (wrk counts each response). */
 function pipelineScript(n: number): string {
   const file = path.join(OUT, `pipeline-${n}.lua`)
+  fs.mkdirSync(OUT, { recursive: true })
   fs.writeFileSync(file, [
     `-- written by bench/http.ts: ${n} pipelined requests per send`,
     'init = function(args)',
@@ -261,37 +284,44 @@ export function buildCServer(): void {
 
 const xml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
 
-/** A horizontal bar chart, one bar per server, as a self-contained SVG document. */
-function barChart(title: string, subtitle: string[], bars: { label: string; value: number; highlight: boolean }[]): string {
+interface Bar { label: string; value: number; highlight: boolean }
+
+/** Horizontal bar charts, one panel per scenario with its own scale, as one SVG document. */
+function barChart(title: string, subtitle: string[], panels: { title: string; bars: Bar[] }[]): string {
   const width = 760
   const labelWidth = 270 // server names, right-aligned against the bars
   const valueWidth = 70 // room for the value printed after the longest bar
   const barArea = width - labelWidth - valueWidth - 20
-  const top = 44 + 16 * subtitle.length
-  const barHeight = 26
-  const gap = 12
-  const height = top + bars.length * (barHeight + gap) + 30
-  const max = Math.max(...bars.map((b) => (Number.isFinite(b.value) ? b.value : 0)), 1e-9)
-  const rows = bars.map((b, i) => {
-    const y = top + i * (barHeight + gap)
-    const w = Number.isFinite(b.value) ? Math.max(1, (b.value / max) * barArea) : 0
-    const value = Number.isFinite(b.value) ? b.value.toFixed(1) : 'n/a'
-    return [
-      `  <text x="${labelWidth - 10}" y="${y + barHeight / 2}" text-anchor="end" dominant-baseline="middle">${xml(b.label)}</text>`,
-      `  <rect x="${labelWidth}" y="${y}" width="${w.toFixed(1)}" height="${barHeight}" fill="${b.highlight ? '#d9480f' : '#868e96'}"/>`,
-      `  <text x="${(labelWidth + w + 6).toFixed(1)}" y="${y + barHeight / 2}" dominant-baseline="middle" font-weight="bold">${value}</text>`,
-    ].join('\n')
-  })
-  const axisY = top + bars.length * (barHeight + gap) - gap / 2
+  const barHeight = 22
+  const gap = 8
+  const lines: string[] = []
+  let y = 44 + 16 * subtitle.length
+  for (const panel of panels) {
+    lines.push(`  <text x="${labelWidth}" y="${y + 14}" font-weight="bold">${xml(panel.title)}</text>`)
+    y += 24
+    const max = Math.max(...panel.bars.map((b) => (Number.isFinite(b.value) ? b.value : 0)), 1e-9)
+    const top = y
+    for (const b of panel.bars) {
+      const w = Number.isFinite(b.value) ? Math.max(1, (b.value / max) * barArea) : 0
+      const value = !Number.isFinite(b.value) ? 'n/a' : b.value < 10 ? b.value.toFixed(2) : b.value.toFixed(1)
+      lines.push(
+        `  <text x="${labelWidth - 10}" y="${y + barHeight / 2}" text-anchor="end" dominant-baseline="middle">${xml(b.label)}</text>`,
+        `  <rect x="${labelWidth}" y="${y}" width="${w.toFixed(1)}" height="${barHeight}" fill="${b.highlight ? '#d9480f' : '#868e96'}"/>`,
+        `  <text x="${(labelWidth + w + 6).toFixed(1)}" y="${y + barHeight / 2}" dominant-baseline="middle" font-weight="bold">${value}</text>`,
+      )
+      y += barHeight + gap
+    }
+    lines.push(`  <line x1="${labelWidth}" y1="${top - gap / 2}" x2="${labelWidth}" y2="${y - gap / 2}" stroke="#212529"/>`)
+    y += 10
+  }
+  const height = y + 24
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="13">`,
     `  <rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `  <text x="${width / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">${xml(title)}</text>`,
     ...subtitle.map((line, i) => `  <text x="${width / 2}" y="${44 + 16 * i}" text-anchor="middle" font-size="11" fill="#495057">${xml(line)}</text>`),
-    ...rows,
-    `  <line x1="${labelWidth}" y1="${top - gap / 2}" x2="${labelWidth}" y2="${axisY}" stroke="#212529"/>`,
-    `  <text x="${labelWidth}" y="${axisY + 18}" font-size="11" fill="#495057">0</text>`,
-    `  <text x="${labelWidth + barArea}" y="${axisY + 18}" text-anchor="end" font-size="11" fill="#495057">server CPU µs per request (user + system), lower is better</text>`,
+    ...lines,
+    `  <text x="${width - 20}" y="${height - 10}" text-anchor="end" font-size="11" fill="#495057">server CPU µs per request (user + system), lower is better</text>`,
     '</svg>',
     '',
   ].join('\n')
@@ -302,63 +332,123 @@ function version(cmd: string, args: string[], re: RegExp): string {
   return re.exec(`${run.stdout ?? ''}${run.stderr ?? ''}`)?.[1] ?? '?'
 }
 
+/** Installs wrk from Debian's packages when it is not on PATH (needs root, as on CI). */
+function ensureWrk(): void {
+  if (!spawnSync('wrk', ['-v']).error) return
+  console.error('wrk not found: installing it with apt-get')
+  for (const args of [['update', '-qq'], ['install', '-y', '-qq', 'wrk']]) {
+    const run = spawnSync('apt-get', args, { stdio: 'inherit' })
+    if (run.error || run.status !== 0) fail('wrk is not installed and `apt-get install wrk` failed: install wrk and rerun')
+  }
+}
+
 /** The median, NaN if any value is (an unknown p99). */
 const median = (xs: number[]) => (xs.some(Number.isNaN) ? NaN : [...xs].sort((a, b) => a - b)[xs.length >> 1])
 const int = (x: number) => Math.round(x).toLocaleString('en-US')
 const latency = (us: number) => (Number.isNaN(us) ? 'n/a' : us < 1000 ? `${us.toFixed(0)} µs` : `${(us / 1000).toFixed(2)} ms`)
+const ratio = (x: number, base: number) => (Number.isFinite(x / base) ? `${(x / base).toFixed(2)}×` : 'n/a')
+
+/** One scenario's medians per server. */
+interface Summary { rps: number; cpu: number; p99: number; rss: number; errors: number }
+
+function summarize(results: Result[]): Summary {
+  return {
+    rps: median(results.map((r) => r.rps)),
+    cpu: median(results.map((r) => r.cpuUsPerReq)),
+    p99: median(results.map((r) => r.p99Us)),
+    rss: median(results.map((r) => r.rssMiB)),
+    errors: results.reduce((a, r) => a + r.errors, 0),
+  }
+}
+
+/** A scenario's markdown table: each figure with its ratio to node:http, and fdpoll's to C. */
+function printTable(scenario: Scenario, rows: Summary[]): void {
+  const base = rows[SERVERS.findIndex((s) => s.name === 'node:http')]
+  const c = rows[SERVERS.findIndex((s) => s.name === 'C epoll')]
+  console.log(`### ${scenario.title} (\`wrk ${wrkArgs(scenario).join(' ')}\`)\n`)
+  console.log('| server | req/s (× node:http) | CPU µs/req (× node:http) | CPU vs C | p99 (× node:http) | p99 vs C | max RSS MiB | errors |')
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|')
+  SERVERS.forEach((server, i) => {
+    const r = rows[i]
+    console.log(
+      `| ${server.name} | ${int(r.rps)} (${ratio(r.rps, base.rps)}) | ${r.cpu.toFixed(2)} (${ratio(r.cpu, base.cpu)}) | ${ratio(r.cpu, c.cpu)} | ` +
+        `${latency(r.p99)} (${ratio(r.p99, base.p99)}) | ${ratio(r.p99, c.p99)} | ${r.rss.toFixed(1)} | ${r.errors} |`,
+    )
+  })
+  console.log('')
+}
+
+/** The issue's goals for fdpoll, each a ratio to the C server (or node:http) in the same run. */
+function printGoals(summaries: Map<Scenario, Summary[]>): void {
+  if (CHOSEN) return // the goals need all three scenarios
+  const [fifty, thousand, deep] = SCENARIOS.map((scenario) => summaries.get(scenario)!)
+  const at = (rows: Summary[], name: string) => rows[SERVERS.findIndex((s) => s.name === name)]
+  const vsC = (rows: Summary[], key: 'cpu' | 'p99') => rows[0][key] / at(rows, 'C epoll')[key] // rows[0]: fdpoll
+  const goals: [string, string, number, boolean][] = [
+    ['50 connections: CPU per request vs C', '≤ 1.12×', vsC(fifty, 'cpu'), vsC(fifty, 'cpu') <= 1.12],
+    ['50 connections: req/s vs node:http', '≥ 3×', fifty[0].rps / at(fifty, 'node:http').rps, fifty[0].rps / at(fifty, 'node:http').rps >= 3],
+    ['1,000 connections: CPU per request vs C', '≤ 1.15×', vsC(thousand, 'cpu'), vsC(thousand, 'cpu') <= 1.15],
+    ['1,000 connections: p99 vs C', '≤ 1.5×', vsC(thousand, 'p99'), vsC(thousand, 'p99') <= 1.5],
+    ['1,000 connections: errors', '0', thousand[0].errors, thousand[0].errors === 0],
+    ['pipelining 16: CPU per request vs C', '≤ 1.30×', vsC(deep, 'cpu'), vsC(deep, 'cpu') <= 1.3],
+  ]
+  console.log('### Goals: fdpoll against the C server (and node:http) in the same run\n')
+  console.log('| goal | target | measured | met |')
+  console.log('|---|---:|---:|---|')
+  for (const [name, target, value, met] of goals) {
+    console.log(`| ${name} | ${target} | ${name.endsWith('errors') ? value : `${value.toFixed(2)}×`} | ${met ? 'yes' : 'no'} |`)
+  }
+  console.log('')
+}
 
 async function main() {
   if (!fs.existsSync(FDPOLL)) fail(`${shown(FDPOLL)} not found (pass --fdpoll FILE to bench another fdpoll server)`)
-  if (spawnSync('wrk', ['-v']).error) fail('wrk not found on PATH')
+  ensureWrk()
   const load = os.loadavg()[0]
   if (load > 1) notes.push(`load average ${load.toFixed(2)} when the bench started: other work shared these CPUs, numbers are noisy`)
   if (!HAS_TASKSET) notes.push('taskset not found: servers and wrk ran unpinned')
   else if (NCPU < 2) notes.push(`only ${NCPU} CPU: wrk ran unpinned, sharing CPU 0 with the server`)
+  notes.push('uWebSockets.js: skipped. Its official package is not on the npm registry, and the republished copies there are third-party repacks of its binaries, which this bench does not install')
+  if (SCENARIOS.some((s) => s.pipeline > 1)) notes.push("p99 n/a with pipelining: wrk's latency percentiles are invalid there")
   buildCServer()
-  const script = PIPELINE > 1 ? pipelineScript(PIPELINE) : null
-  if (script) notes.push("p99 n/a: wrk's latency percentiles are invalid with pipelining")
 
-  const results: Result[][] = SERVERS.map(() => [])
+  const started = Date.now()
+  const results = new Map(SCENARIOS.map((scenario) => [scenario, SERVERS.map((): Result[] => [])]))
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const [i, server] of SERVERS.entries()) {
-      const r = await benchOne(server, script)
-      results[i].push(r)
-      console.error(`round ${round}/${ROUNDS} ${server.name}: ${int(r.rps)} req/s, ${r.cpuUsPerReq.toFixed(1)} CPU µs/req, p99 ${latency(r.p99Us)}, ${r.errors} errors`)
+    for (const scenario of SCENARIOS) {
+      for (const [i, server] of SERVERS.entries()) {
+        const r = await benchOne(server, scenario)
+        results.get(scenario)![i].push(r)
+        console.error(
+          `round ${round}/${ROUNDS}, ${scenario.title}, ${server.name}: ${int(r.rps)} req/s, ` +
+            `${r.cpuUsPerReq.toFixed(2)} CPU µs/req, p99 ${latency(r.p99Us)}, ${r.errors} errors`,
+        )
+      }
     }
   }
+  const summaries = new Map(SCENARIOS.map((scenario) => [scenario, results.get(scenario)!.map(summarize)]))
 
-  const wrkArgs = `wrk -t1 -c${CONNECTIONS} -d${DURATION}s --latency${script ? ` -s ${path.relative(ROOT, script)}` : ''}`
   const now = new Date()
+  const machine = `${os.cpus()[0].model.trim()}, ${NCPU} cores`
   console.log(
-    `${now.toISOString()} | ${os.cpus()[0].model} | node ${process.version} | ` +
+    `${now.toISOString()} | ${machine} | node ${process.version} | ` +
       `python ${version('python3', ['--version'], /Python (\S+)/)} | wrk ${version('wrk', ['-v'], /^wrk (\S+)/)} | ` +
-      `${wrkArgs} (pipeline ${PIPELINE}) | server on CPU 0, wrk on CPU 1 | ` +
-      `median of ${ROUNDS} round${ROUNDS > 1 ? 's' : ''}, errors summed`,
+      `server on CPU 0, wrk on CPU 1 | ${DURATION} s per run, median of ${ROUNDS} interleaved round${ROUNDS > 1 ? 's' : ''}, ` +
+      `errors summed | ${((Date.now() - started) / 60_000).toFixed(1)} min\n`,
   )
-  console.log('')
-  console.log('| server | req/s | ratio to node:http | CPU µs/req | p99 | max RSS MiB | errors |')
-  console.log('|---|---:|---:|---:|---:|---:|---:|')
-  const baseline = median(results[SERVERS.findIndex((s) => s.name === 'node:http')].map((r) => r.rps))
-  SERVERS.forEach((server, i) => {
-    const rs = results[i]
-    const rps = median(rs.map((r) => r.rps))
-    console.log(
-      `| ${server.name} | ${int(rps)} | ${(rps / baseline).toFixed(2)}x | ${median(rs.map((r) => r.cpuUsPerReq)).toFixed(1)} | ` +
-        `${latency(median(rs.map((r) => r.p99Us)))} | ${median(rs.map((r) => r.rssMiB)).toFixed(1)} | ${rs.reduce((a, r) => a + r.errors, 0)} |`,
-    )
-  })
-  for (const note of notes) console.log(`\nnote: ${note}`)
+  for (const [scenario, rows] of summaries) printTable(scenario, rows)
+  printGoals(summaries)
+  for (const note of notes) console.log(`note: ${note}\n`)
 
   const chart = barChart(
     'Server CPU time per HTTP request (µs)',
     [
-      `${now.toISOString().slice(0, 10)} · ${os.cpus()[0].model.trim()}, ${NCPU} cores · node ${process.version}`,
-      `${wrkArgs} (pipeline ${PIPELINE}), keep-alive · server on CPU 0, wrk on CPU 1 · median of ${ROUNDS} round${ROUNDS > 1 ? 's' : ''}`,
+      `${now.toISOString().slice(0, 10)} · ${machine} · node ${process.version}`,
+      `wrk -t1 -d${DURATION}s, keep-alive · server on CPU 0, wrk on CPU 1 · median of ${ROUNDS} round${ROUNDS > 1 ? 's' : ''}`,
     ],
-    SERVERS.map((server, i) => ({
-      label: server.name,
-      value: median(results[i].map((r) => r.cpuUsPerReq)),
-      highlight: server.name.startsWith('fdpoll'),
+    [...summaries].map(([scenario, rows]) => ({
+      title: scenario.title,
+      bars: SERVERS.map((server, i) => ({ label: server.name, value: rows[i].cpu, highlight: server.name.startsWith('fdpoll') })),
     })),
   )
   fs.writeFileSync(path.join(OUT, 'cpu-per-request.svg'), chart)
