@@ -16,8 +16,8 @@
  *        CPU µs/request of each scenario as an SVG bar chart in bench/out/cpu-per-request.svg;
  *        --write-chart also writes the committed bench/cpu-per-request.svg (the README's chart).
  *
- * bench/idle.ts imports SERVERS, buildCServer, startServer, probe, stopServer, pinned and track
- * from here.
+ * bench/idle.ts imports the servers, their start and stop, wrk's run and parse, and cpuTicks from
+ * here.
  */
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
@@ -53,7 +53,7 @@ const DURATION = positiveInt('duration', QUICK ? 2 : 5) // seconds; wrk takes wh
 const WARMUP = 1 // seconds of load before each measured run
 
 /** A load: wrk's connection count and the requests written back to back per send. */
-interface Scenario { title: string; connections: number; pipeline: number }
+export interface Scenario { title: string; connections: number; pipeline: number }
 const CHOSEN = process.argv.some((a) => /^--(connections|pipeline)(=|$)/.test(a))
 const SCENARIOS: Scenario[] = CHOSEN
   ? [{ title: 'chosen load', connections: positiveInt('connections', 50), pipeline: positiveInt('pipeline', 1) }]
@@ -176,7 +176,7 @@ function wrkArgs(scenario: Scenario, seconds = DURATION): string[] {
 }
 
 /** Runs wrk (pinned to CPU 1) against `port` for `seconds`; resolves with its stdout. */
-function runWrk(port: number, scenario: Scenario, seconds = DURATION): Promise<string> {
+export function runWrk(port: number, scenario: Scenario, seconds = DURATION): Promise<string> {
   const args = [...wrkArgs(scenario, seconds), `http://127.0.0.1:${port}/`]
   const [cmd, cmdArgs] = pinned(1, 'wrk', args)
   const child = track(spawn(cmd, cmdArgs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }))
@@ -196,7 +196,7 @@ function runWrk(port: number, scenario: Scenario, seconds = DURATION): Promise<s
 }
 
 /** req/s, total requests, p99 (µs) and errors (socket errors + non-2xx/3xx) from wrk's output. */
-function parseWrk(out: string): { rps: number; requests: number; p99Us: number; errors: number } {
+export function parseWrk(out: string): { rps: number; requests: number; p99Us: number; errors: number } {
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(out)
   const requests = /(\d+) requests in /.exec(out)
   const p99 = /^\s*99(?:\.0+)?%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(out)
@@ -209,7 +209,7 @@ function parseWrk(out: string): { rps: number; requests: number; p99Us: number; 
 }
 
 /** utime + stime of `pid` (all its threads), in clock ticks. */
-function cpuTicks(pid: number): number {
+export function cpuTicks(pid: number): number {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ') // fields from 3 (state) on
   return Number(fields[11]) + Number(fields[12]) // fields 14 and 15
@@ -333,7 +333,7 @@ function version(cmd: string, args: string[], re: RegExp): string {
 }
 
 /** Installs wrk from Debian's packages when it is not on PATH (needs root, as on CI). */
-function ensureWrk(): void {
+export function ensureWrk(): void {
   if (!spawnSync('wrk', ['-v']).error) return
   console.error('wrk not found: installing it with apt-get')
   for (const args of [['update', '-qq'], ['install', '-y', '-qq', 'wrk']]) {
