@@ -1,12 +1,14 @@
 /**
  * The "Hello, world!" server built for speed: HTTP/1.1 keep-alive and pipelining on fdpoll's
- * fast paths. One `pollInto` per loop turn into a preallocated Int32Array; connections are
- * plain fds handled with `fastpath` (errno returns, no exceptions, no object per connection);
- * one `recvInto` into a shared buffer and one `send` per ready connection; requests counted by
- * a byte scan with per-fd state in a typed array; responses sent from precomputed views of one
- * batch buffer: nothing is allocated per request. Level-triggered, so a wakeup costs no extra
- * recv to reach EAGAIN. TCP_CORK wraps a batch only when it takes more than one send (deep
- * pipelines), where it saves a segment; TCP_NODELAY is set once per connection.
+ * fast paths. Each loop turn crosses into native code twice, whatever the number of ready
+ * connections: one `fastpath.pollRecv` that waits (epoll_wait) and reads every readable
+ * connection into its own slot of one buffer, and one `fastpath.sendMany` that answers all of
+ * them. Connections are plain fds (errno returns, no exceptions, no object per
+ * connection); requests are counted by a byte scan with per-fd state in a typed array; responses
+ * are ranges of one precomputed batch buffer: nothing is allocated per request. Level-triggered,
+ * so a wakeup costs no extra recv to reach EAGAIN. TCP_CORK wraps a batch only when it takes
+ * more than one send (deep pipelines), where it saves a segment; TCP_NODELAY is set once per
+ * connection.
  *
  * It answers every request that ends with CRLF CRLF (a GET) with the same 76 bytes, and
  * closes on EOF or error. Run: `npm run start:fast` (PORT=8080; REUSE_PORT=1 sets
@@ -23,6 +25,9 @@ const BATCH = Buffer.concat(Array.from({ length: MAX_BATCH }, () => RESPONSE))
 /** BATCH_VIEWS[k]: the first k responses, made once so a send allocates nothing. */
 const BATCH_VIEWS = Array.from({ length: MAX_BATCH + 1 }, (_, k) => BATCH.subarray(0, k * RESPONSE.length))
 const MAX_FDS = 1 << 20
+const MAX_EVENTS = 1024
+/** Bytes read from one connection per loop turn: a level-triggered fd with more is ready again. */
+const SLOT = 16 * 1024
 const CR = 13
 const LF = 10
 const EAGAIN = -errno.EAGAIN
@@ -38,26 +43,32 @@ console.log(`Serving on http://127.0.0.1:${server.getsockname()[1]}/`)
 
 const ep = new Epoll()
 ep.register(listener, EPOLLIN)
-const events = new Int32Array(2 * 1024)
-const input = Buffer.allocUnsafe(64 * 1024)
+const epfd = ep.fileno()
+/** pollRecv's output, [fd, events, bytes received or -errno] per event, and its slots. */
+const events = new Int32Array(3 * MAX_EVENTS)
+const input = Buffer.allocUnsafe(MAX_EVENTS * SLOT)
+/** sendMany's plan, [fd, offset in BATCH, length → bytes sent or -errno], and each length asked. */
+const sends = new Int32Array(3 * MAX_EVENTS)
+const asked = new Int32Array(MAX_EVENTS)
 /** How much of CR LF CR LF the end of each connection's input has matched so far (0-3). */
 const matched = new Uint8Array(MAX_FDS)
 /** Responses not yet written because the socket's send buffer was full. */
 const unsent = new Map<number, Buffer>()
 
 /**
- * Counts the requests (CR LF CR LF terminators) completed by `n` new bytes of `fd`'s input.
+ * Counts the requests (CR LF CR LF terminators) completed by `n` new bytes of `fd`'s input, at
+ * `input[base]`.
  * A terminator that began in an earlier read is finished byte by byte; the rest of the input
  * is searched the way Boyer-Moore-Horspool does, testing where a terminator could end: a byte
  * that is neither CR nor LF there rules out the next four ends at once, so a typical request
  * costs about a quarter of a look per byte.
  */
-function countRequests(fd: number, n: number): number {
+function countRequests(fd: number, base: number, n: number): number {
   let state = matched[fd]
   let count = 0
   let end = -1 // where the last terminator counted ends: the next one starts after it
   for (let i = 0; i < n && i < 3 && state > 0; i++) {
-    const c = input[i]
+    const c = input[base + i]
     if (c === (state & 1 ? LF : CR)) state++
     else state = c === CR ? 1 : 0
     if (state === 4) {
@@ -67,24 +78,25 @@ function countRequests(fd: number, n: number): number {
     }
   }
   for (let j = end + 4 > 3 ? end + 4 : 3; j < n;) {
-    const c = input[j]
+    const c = input[base + j]
     if (c === LF) {
-      if (input[j - 1] === CR && input[j - 2] === LF && input[j - 3] === CR) {
+      if (input[base + j - 1] === CR && input[base + j - 2] === LF && input[base + j - 3] === CR) {
         count++
         end = j
         j += 4
       } else j += 2 // this LF can only be a terminator's second byte
     } else j += c === CR ? 1 : 4
   }
-  matched[fd] = n > 3 || state === 0 ? tail(n, end) : state
+  matched[fd] = n > 3 || state === 0 ? tail(base, n, end) : state
   return count
 }
 
 /** How much of CR LF CR LF the input ends with, after the last terminator (which ended at `end`). */
-function tail(n: number, end: number): number {
-  if (n - 3 > end && input[n - 3] === CR && input[n - 2] === LF && input[n - 1] === CR) return 3
-  if (n - 2 > end && input[n - 2] === CR && input[n - 1] === LF) return 2
-  return n - 1 > end && input[n - 1] === CR ? 1 : 0
+function tail(base: number, n: number, end: number): number {
+  const last = base + n - 1
+  if (n - 3 > end && input[last - 2] === CR && input[last - 1] === LF && input[last] === CR) return 3
+  if (n - 2 > end && input[last - 1] === CR && input[last] === LF) return 2
+  return n - 1 > end && input[last] === CR ? 1 : 0
 }
 
 /** Closing the connection's only fd also removes it from the Epoll. */
@@ -114,7 +126,11 @@ function respond(fd: number, count: number): void {
  * Returns false when the client is gone (EPIPE, ECONNRESET...) and the connection was closed.
  */
 function write(fd: number, data: Buffer): boolean {
-  let sent = fastpath.send(fd, data)
+  return settle(fd, data, fastpath.send(fd, data))
+}
+
+/** `write`'s second half: `sent` is what sending `data` returned. */
+function settle(fd: number, data: Buffer, sent: number): boolean {
   if (sent === EAGAIN) sent = 0
   else if (sent < 0) {
     close(fd)
@@ -140,28 +156,38 @@ function acceptAll(): void {
   }
 }
 
-function serve(fd: number, mask: number): void {
-  if (mask & EPOLLOUT) {
-    const rest = unsent.get(fd)!
-    unsent.delete(fd)
-    ep.modify(fd, EPOLLIN)
-    write(fd, rest)
-    return
-  }
-  const n = fastpath.recvInto(fd, input)
-  if (n > 0) {
-    const count = countRequests(fd, n)
-    if (count > 0) respond(fd, count)
-  } else if (n !== EAGAIN) {
-    close(fd) // end of stream, or an error (EPOLLERR/EPOLLHUP arrive as a failing recv)
-  }
+/** Writes what waited for EPOLLOUT, and reads again once it is all sent. */
+function flush(fd: number): void {
+  const rest = unsent.get(fd)!
+  unsent.delete(fd)
+  ep.modify(fd, EPOLLIN)
+  write(fd, rest)
 }
 
 while (true) {
-  const ready = ep.pollInto(events)
+  const ready = fastpath.pollRecv(epfd, events, -1, input, SLOT, listener)
+  let sending = 0
   for (let i = 0; i < ready; i++) {
-    const fd = events[2 * i]
+    const fd = events[3 * i]
+    const n = events[3 * i + 2]
     if (fd === listener) acceptAll()
-    else serve(fd, events[2 * i + 1])
+    else if (events[3 * i + 1] & EPOLLOUT) flush(fd)
+    else if (n <= 0) {
+      if (n !== EAGAIN) close(fd) // end of stream, or an error (EPOLLERR/EPOLLHUP)
+    } else {
+      const count = countRequests(fd, i * SLOT, n)
+      if (count > MAX_BATCH) respond(fd, count) // a deep pipeline: corked sends of its own
+      else if (count > 0) {
+        sends[3 * sending] = fd
+        sends[3 * sending + 1] = 0
+        sends[3 * sending + 2] = asked[sending] = count * RESPONSE.length
+        sending++
+      }
+    }
+  }
+  fastpath.sendMany(sends, sending, BATCH)
+  for (let i = 0; i < sending; i++) {
+    const sent = sends[3 * i + 2]
+    if (sent !== asked[i]) settle(sends[3 * i], BATCH.subarray(0, asked[i]), sent) // short, or failed
   }
 }

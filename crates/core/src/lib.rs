@@ -9,7 +9,7 @@ pub mod timeout;
 pub mod waker;
 
 pub use address::{resolve, Address, ResolveError};
-pub use poller::{Events, Poller, MAX_EVENTS_PER_POLL};
+pub use poller::{Events, Poller, MAX_EVENTS_PER_POLL, READ_EVENTS};
 pub use waker::{wait_readable, Waker, Woken};
 pub use sys::close;
 /// The socket calls: safe wrappers over the platform's BSD socket API.

@@ -17,7 +17,7 @@ const PAIR: usize = 8;
 
 thread_local! {
     /// The event buffer every poll on this thread (main or worker) reuses.
-    static EVENTS: RefCell<Events> = RefCell::new(Events::new());
+    pub(crate) static EVENTS: RefCell<Events> = RefCell::new(Events::new());
 }
 
 /// Creates a close-on-exec epoll instance: its fd, or `-errno`.
@@ -73,6 +73,6 @@ pub fn fd_close(fd: i32) -> i32 {
 }
 
 /// `timeoutMs` as the core wants it: negative blocks.
-fn timeout(timeout_ms: i32) -> Option<Duration> {
+pub(crate) fn timeout(timeout_ms: i32) -> Option<Duration> {
     u64::try_from(timeout_ms).ok().map(Duration::from_millis)
 }

@@ -3,6 +3,7 @@
 //! negative errno return value (never a throw, never a panic), which `src/errors.ts` turns into
 //! the right error object.
 
+mod batch;
 mod epoll;
 mod multiplex;
 mod socket;
@@ -11,6 +12,10 @@ mod watch;
 
 /// EINVAL: an argument the OS would reject (an output array too small, a port over 65535).
 pub(crate) const EINVAL: i32 = 22;
+
+/// EAGAIN: what a recv that would block returns, and what `epollPollRecv` reports for an fd it
+/// did not read.
+pub(crate) const EAGAIN: i32 = 11;
 
 /// EIO: reported for a failure that carries no OS error code.
 const EIO: i32 = 5;
