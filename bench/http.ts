@@ -7,7 +7,9 @@
  * from /proc/PID/stat over the wrk window), its peak RSS (VmHWM), and wrk's errors (warm-up
  * included). Every round runs every scenario and every server once, in turn, each server freshly
  * started; each scenario's table holds the medians over 3 rounds (errors summed), every figure
- * with its ratio to node:http, then the issue's goals (ratios to the C server) are checked. About
+ * with its ratio to node:http, then the issue's goals (ratios to the C server) are checked.
+ * Last, fdpoll and C are started once and loaded in turn, 6 times 3 s each (50 connections): the
+ * ratios of those pairs are steadier on a noisy machine than medians of separate runs. About
  * 6 minutes; installs wrk from Debian's packages when it is missing.
  *
  * Run: node --import tsx bench/http.ts [--quick] [--connections N] [--pipeline N] [--duration S]
@@ -51,6 +53,8 @@ const QUICK = process.argv.includes('--quick')
 const ROUNDS = QUICK ? 1 : 3
 const DURATION = positiveInt('duration', QUICK ? 2 : 5) // seconds; wrk takes whole seconds
 const WARMUP = 1 // seconds of load before each measured run
+const PAIRS = QUICK ? 2 : 6 // paired fdpoll/C runs, after the rounds
+const PAIR_SECONDS = 3
 
 /** A load: wrk's connection count and the requests written back to back per send. */
 export interface Scenario { title: string; connections: number; pipeline: number }
@@ -210,9 +214,15 @@ export function parseWrk(out: string): { rps: number; requests: number; p99Us: n
 
 /** utime + stime of `pid` (all its threads), in clock ticks. */
 export function cpuTicks(pid: number): number {
+  const [user, system] = cpuSplit(pid)
+  return user + system
+}
+
+/** utime and stime of `pid` (all its threads), in clock ticks. */
+function cpuSplit(pid: number): [number, number] {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ') // fields from 3 (state) on
-  return Number(fields[11]) + Number(fields[12]) // fields 14 and 15
+  return [Number(fields[11]), Number(fields[12])] // fields 14 and 15
 }
 
 function maxRssMiB(pid: number): number {
@@ -253,6 +263,38 @@ async function benchOne(server: Server, scenario: Scenario): Promise<Result> {
     return { rps: wrk.rps, cpuUsPerReq: (cpuSeconds / wrk.requests) * 1e6, p99Us, rssMiB, errors: warmupErrors + wrk.errors }
   } finally {
     await stopServer(child)
+  }
+}
+
+/** One paired comparison: µs per request of user and system time, for fdpoll and for C. */
+interface Pair { fdpoll: [number, number]; c: [number, number] }
+
+/**
+ * fdpoll's server and the C server started once and loaded in turn, PAIRS times each for
+ * PAIR_SECONDS, 50 connections: the machine's drift between runs (this bench's VM flips between
+ * two speeds) then hits both sides of each pair alike, so the ratios are steadier than medians of
+ * separate runs.
+ */
+async function paired(): Promise<Pair[]> {
+  const scenario = SCENARIOS[0]
+  const servers = [SERVERS[0], SERVERS.find((s) => s.name === 'C epoll')!]
+  const started = await Promise.all(servers.map((server) => startServer(server)))
+  try {
+    for (const { port } of started) await runWrk(port, scenario, WARMUP)
+    const pairs: Pair[] = []
+    for (let i = 0; i < PAIRS; i++) {
+      const costs: [number, number][] = []
+      for (const { child, port } of started) {
+        const before = cpuSplit(child.pid!)
+        const { requests } = parseWrk(await runWrk(port, scenario, PAIR_SECONDS))
+        const after = cpuSplit(child.pid!)
+        costs.push([0, 1].map((k) => ((after[k] - before[k]) / CLK_TCK / requests) * 1e6) as [number, number])
+      }
+      pairs.push({ fdpoll: costs[0], c: costs[1] })
+    }
+    return pairs
+  } finally {
+    for (const { child } of started) await stopServer(child)
   }
 }
 
@@ -401,6 +443,17 @@ function printGoals(summaries: Map<Scenario, Summary[]>): void {
   console.log('')
 }
 
+/** The paired runs: each pair's CPU ratio, and the medians of user and system time. */
+function printPairs(pairs: Pair[]): void {
+  const ratios = pairs.map((p) => (p.fdpoll[0] + p.fdpoll[1]) / (p.c[0] + p.c[1]))
+  const cell = (side: 'fdpoll' | 'c', k: number) => median(pairs.map((p) => p[side][k])).toFixed(2)
+  console.log(`### Paired: fdpoll and C started once, loaded in turn ${pairs.length} times for ${PAIR_SECONDS} s each (50 connections)\n`)
+  console.log('| server | user µs/req | system µs/req | CPU vs C, median (range) |')
+  console.log('|---|---:|---:|---:|')
+  console.log(`| ${SERVERS[0].name} | ${cell('fdpoll', 0)} | ${cell('fdpoll', 1)} | ${median(ratios).toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}) |`)
+  console.log(`| C epoll | ${cell('c', 0)} | ${cell('c', 1)} | 1.00× |\n`)
+}
+
 async function main() {
   if (!fs.existsSync(FDPOLL)) fail(`${shown(FDPOLL)} not found (pass --fdpoll FILE to bench another fdpoll server)`)
   ensureWrk()
@@ -427,6 +480,7 @@ async function main() {
     }
   }
   const summaries = new Map(SCENARIOS.map((scenario) => [scenario, results.get(scenario)!.map(summarize)]))
+  const pairs = CHOSEN ? [] : await paired()
 
   const now = new Date()
   const machine = `${os.cpus()[0].model.trim()}, ${NCPU} cores`
@@ -438,6 +492,7 @@ async function main() {
   )
   for (const [scenario, rows] of summaries) printTable(scenario, rows)
   printGoals(summaries)
+  if (!CHOSEN) printPairs(pairs)
   for (const note of notes) console.log(`note: ${note}\n`)
 
   const chart = barChart(
