@@ -166,6 +166,7 @@ function flush(fd: number): void {
 
 while (true) {
   const ready = fastpath.pollRecv(epfd, events, -1, input, SLOT, listener)
+  if (ready < 0) throw new Error(`epoll_wait failed: errno ${-ready}`) // EINTR is retried inside
   let sending = 0
   for (let i = 0; i < ready; i++) {
     const fd = events[3 * i]
