@@ -9,9 +9,9 @@ pub mod timeout;
 pub mod waker;
 
 pub use address::{resolve, Address, ResolveError};
-pub use poller::{Events, Poller, MAX_EVENTS_PER_POLL, READ_EVENTS};
+pub use poller::{Events, Poller, MAX_EVENTS_PER_POLL};
 pub use waker::{wait_readable, Waker, Woken};
-pub use sys::close;
+pub use sys::{close, READ_EVENTS};
 /// The socket calls: safe wrappers over the platform's BSD socket API.
 pub use sys::socket;
 /// libuv's poll handle, for readiness on the host's (Node's) own event loop.

@@ -16,9 +16,6 @@ use crate::timeout::{ceil_ms, retry_interrupted};
 /// ready list for the next call, so a huge `maxevents` never means a huge allocation.
 pub const MAX_EVENTS_PER_POLL: usize = 65_536;
 
-/// The event bits after which a read does not block: data, end of stream, or an error to report.
-pub const READ_EVENTS: u32 = (libc::EPOLLIN | libc::EPOLLERR | libc::EPOLLHUP) as u32;
-
 /// A handle to an epoll fd.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Poller {

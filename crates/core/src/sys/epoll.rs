@@ -18,6 +18,9 @@ pub enum CtlOp {
     Delete,
 }
 
+/// The event bits after which a read does not block: data, end of stream, or an error to report.
+pub const READ_EVENTS: u32 = (libc::EPOLLIN | libc::EPOLLERR | libc::EPOLLHUP) as u32;
+
 /// Creates a close-on-exec epoll instance and returns its fd.
 pub fn create() -> io::Result<RawFd> {
     // SAFETY: epoll_create1 takes no pointers; a negative result is turned into an error.
