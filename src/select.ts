@@ -86,18 +86,21 @@ export function select<R extends FileLike, W extends FileLike, X extends FileLik
   rlist: Iterable<R>, wlist: Iterable<W>, xlist: Iterable<X>, timeout?: number | null,
 ): [R[], W[], X[]] {
   const lists = [[...rlist], [...wlist], [...xlist]] as const
-  const fds = lists.map((list) => list.map((obj) => {
-    const fd = fileno(obj)
-    if (fd >= FD_SETSIZE) throw new RangeError(`filedescriptor out of range in select(): ${fd} >= FD_SETSIZE (${FD_SETSIZE})`)
-    return fd
-  }))
-  const ready = selectWait(fds[0], fds[1], fds[2], selectTimeout(timeout))
-  if (typeof ready === 'number') throw osError(-ready, 'select')
-  const pick = <T>(list: readonly T[], listFds: number[], readyFds: number[]) => {
-    const set = new Set(readyFds)
-    return list.filter((_, i) => set.has(listFds[i]))
-  }
-  return [pick(lists[0], fds[0], ready.read), pick(lists[1], fds[1], ready.write), pick(lists[2], fds[2], ready.except)]
+  const packed = new Int32Array(3 + lists[0].length + lists[1].length + lists[2].length)
+  let at = 3
+  lists.forEach((list, k) => {
+    packed[k] = list.length
+    for (const obj of list) {
+      const fd = fileno(obj)
+      if (fd >= FD_SETSIZE) throw new RangeError(`filedescriptor out of range in select(): ${fd} >= FD_SETSIZE (${FD_SETSIZE})`)
+      packed[at++] = fd
+    }
+  })
+  const ready = selectWait(packed, selectTimeout(timeout))
+  if (ready < 0) throw osError(-ready, 'select')
+  let next = 3 // selectWait overwrote each entry that is not ready with -1
+  const pick = <T>(list: readonly T[]) => list.filter(() => packed[next++] !== -1)
+  return [pick(lists[0]), pick(lists[1]), pick(lists[2])]
 }
 
 function shortMask(eventmask: unknown): number {

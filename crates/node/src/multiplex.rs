@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use fdpoll_core::multiplex::{self, pollfd, PollFd};
-use napi::bindgen_prelude::{BufferSlice, Either};
+use napi::bindgen_prelude::BufferSlice;
 use napi_derive::napi;
 
 use crate::{neg_errno, EINVAL};
@@ -39,22 +39,57 @@ pub fn poll_wait(mut pollfds: BufferSlice, timeout_ms: i32) -> i32 {
     })
 }
 
-/// The fds `selectWait` found ready.
-#[napi(object)]
-pub struct SelectReady {
-    pub read: Vec<i32>,
-    pub write: Vec<i32>,
-    pub except: Vec<i32>,
+/// `select(2)` on three fd lists, waiting up to `timeoutUs` microseconds (-1 blocks). `lists`
+/// holds the bytes of an Int32Array `[nRead, nWrite, nExcept, ...read, ...write, ...except]`;
+/// each listed fd that is not ready is overwritten with -1. Returns how many entries are ready,
+/// or `-errno` (EINVAL for a malformed array or an fd at or past FD_SETSIZE).
+#[napi]
+pub fn select_wait(#[napi(ts_arg_type = "Int32Array")] mut lists: BufferSlice, timeout_us: f64) -> i32 {
+    let ints: Vec<i32> = lists.chunks_exact(4).map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let Some((counts, fds)) = ints.split_first_chunk::<3>() else {
+        return -EINVAL;
+    };
+    let sizes = counts.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    if sizes.iter().try_fold(0usize, |sum, &n| sum.checked_add(n)) != Some(fds.len()) {
+        return -EINVAL;
+    }
+    let (read, rest) = fds.split_at(sizes[0]);
+    let (write, except) = rest.split_at(sizes[1]);
+    let timeout = (timeout_us >= 0.0).then(|| Duration::from_micros(timeout_us as u64));
+    match multiplex::select(read, write, except, timeout) {
+        Ok(ready) => {
+            let mut count = 0;
+            let mut entries = lists.chunks_exact_mut(4).skip(3);
+            for (listed, found) in [(read, &ready.read), (write, &ready.write), (except, &ready.except)] {
+                let found = FdBits::of(found);
+                for (&fd, entry) in listed.iter().zip(entries.by_ref()) {
+                    if found.has(fd) {
+                        count += 1;
+                    } else {
+                        entry.copy_from_slice(&(-1i32).to_ne_bytes());
+                    }
+                }
+            }
+            count
+        }
+        Err(e) => neg_errno(e),
+    }
 }
 
-/// `select(2)` on three fd lists, waiting up to `timeoutUs` microseconds (-1 blocks): the
-/// ready fds, or `-errno` (EINVAL for an fd at or past FD_SETSIZE).
-#[napi]
-pub fn select_wait(read: Vec<i32>, write: Vec<i32>, except: Vec<i32>, timeout_us: f64) -> Either<SelectReady, i32> {
-    let timeout = (timeout_us >= 0.0).then(|| Duration::from_micros(timeout_us as u64));
-    match multiplex::select(&read, &write, &except, timeout) {
-        Ok(r) => Either::A(SelectReady { read: r.read, write: r.write, except: r.except }),
-        Err(e) => Either::B(neg_errno(e)),
+/// A set of fds below FD_SETSIZE, one bit each.
+struct FdBits([u64; multiplex::FD_SETSIZE / 64]);
+
+impl FdBits {
+    fn of(fds: &[i32]) -> FdBits {
+        let mut bits = FdBits([0; multiplex::FD_SETSIZE / 64]);
+        for &fd in fds {
+            bits.0[fd as usize / 64] |= 1 << (fd as usize % 64); // select() only returns listed fds
+        }
+        bits
+    }
+
+    fn has(&self, fd: i32) -> bool {
+        self.0[fd as usize / 64] & (1 << (fd as usize % 64)) != 0
     }
 }
 
