@@ -4,9 +4,8 @@
  * net and Python's socket module.
  */
 import test from 'ava'
-import type net from 'node:net'
 
-import { connect, cpuTicks, echo, exchange, fdCountOf, python, sleep, start, until } from './servers.js'
+import { concurrentEchoes, connect, cpuTicks, echo, exchange, fdCountOf, python, sleep, start, until } from './servers.js'
 
 test('upper-cases for a net client, as bytes.upper() does (ASCII only), and closes at EOF', async (t) => {
   const server = await start(t, 'echo-selectors.ts')
@@ -25,14 +24,7 @@ test('upper-cases for a Python socket client', async (t) => {
 
 test('10 concurrent clients each get their own reply, twice on the same connections', async (t) => {
   const { port } = await start(t, 'echo-selectors.ts')
-  // Connected one after the other: the example listens with a backlog of 5.
-  const clients: net.Socket[] = []
-  t.teardown(() => clients.forEach((c) => c.destroy()))
-  for (let i = 0; i < 10; i++) clients.push(await connect(port))
-  const replies = await Promise.all(clients.map((c, i) => exchange(c, `hello from client ${i}`)))
-  t.deepEqual(replies.map(String), clients.map((_, i) => `HELLO FROM CLIENT ${i}`))
-  const again = await Promise.all(clients.map((c, i) => exchange(c, `again ${i}`)))
-  t.deepEqual(again.map(String), clients.map((_, i) => `AGAIN ${i}`))
+  await concurrentEchoes(t, port, 10)
 })
 
 test('clients that hang up or reset are unregistered and closed; the server goes on', async (t) => {

@@ -5,9 +5,8 @@
  */
 import test from 'ava'
 import { once } from 'node:events'
-import type net from 'node:net'
 
-import { connect, cpuTicks, echo, exchange, fdCountOf, python, sleep, start, until, within } from './servers.js'
+import { concurrentEchoes, connect, cpuTicks, echo, exchange, fdCountOf, python, sleep, start, until, within } from './servers.js'
 
 test('echo-upper.ts: upper-cases for a net client, as bytes.upper() does (ASCII only)', async (t) => {
   const { port } = await start(t, 'echo-upper.ts')
@@ -25,16 +24,7 @@ test('echo-upper.ts: upper-cases for a Python socket client', async (t) => {
 
 test('echo-upper.ts: 20 concurrent clients each get their own reply', async (t) => {
   const { port } = await start(t, 'echo-upper.ts')
-  // Connected one after the other: 20 SYNs at once would overflow the listen(5) backlog, and
-  // the kernel's 1 s SYN retry would slow the test down, not test the server.
-  const clients: net.Socket[] = []
-  t.teardown(() => clients.forEach((c) => c.destroy()))
-  for (let i = 0; i < 20; i++) clients.push(await connect(port))
-  const replies = await Promise.all(clients.map((c, i) => exchange(c, `hello from client ${i}`)))
-  t.deepEqual(replies.map(String), clients.map((_, i) => `HELLO FROM CLIENT ${i}`))
-  // All 20 are still open and served: a second round on the same connections.
-  const again = await Promise.all(clients.map((c, i) => exchange(c, `again ${i}`)))
-  t.deepEqual(again.map(String), clients.map((_, i) => `AGAIN ${i}`))
+  await concurrentEchoes(t, port, 20)
 })
 
 test('echo-upper.ts: clients that hang up, reset or never read do not stop the server', async (t) => {
