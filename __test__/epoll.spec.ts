@@ -21,6 +21,7 @@ import {
   EPOLLWRBAND,
   EPOLLWRNORM,
   Epoll,
+  backend,
   FileExistsError,
   FileNotFoundError,
   OSError,
@@ -399,6 +400,15 @@ test('Epoll.fromfd shares the interest list of the same epoll fd', (t) => {
   ep.close()
   throwsOS(t, () => ep2.poll(0), OSError, 'EBADF', 9)
   throwsOS(t, () => ep2.close(), OSError, 'EBADF', 9)
+})
+
+test('Epoll.fromfd of an fd that is not an epoll fails on use: EINVAL from the kernel, EBADF on the mio backend', (t) => {
+  t.true(backend === 'epoll' || backend === 'mio', backend)
+  const fd = fs.openSync('/dev/null', 'r')
+  const ep = Epoll.fromfd(fd)
+  throwsOS(t, () => ep.poll(0), OSError, backend === 'mio' ? 'EBADF' : 'EINVAL', backend === 'mio' ? 9 : 22)
+  ep.close()
+  t.throws(() => fs.fstatSync(fd), { code: 'EBADF' }, 'closing the Epoll closed the fd it was given')
 })
 
 test('Epoll.fromfd rejects a negative fd (RangeError) and a non-number (TypeError)', (t) => {

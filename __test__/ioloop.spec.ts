@@ -24,6 +24,7 @@ import {
   RuntimeError,
   Socket,
   type Timeout,
+  backend,
   socketpair,
 } from '../src/index.js'
 import { TimeoutQueue } from '../src/timeouts.js'
@@ -115,6 +116,8 @@ const EVENTPOLL = 'anon_inode:[eventpoll]'
 const EVENTFD = 'anon_inode:[eventfd]'
 /** How many epoll and eventfd fds this process has open (Node's own included). */
 const loopFds = () => ({ eventpoll: fdCount(EVENTPOLL), eventfd: fdCount(EVENTFD) })
+/** Epoll fds per Epoll: the mio backend holds a second one (a clone of mio's Registry). */
+const EPOLL_FDS = backend === 'mio' ? 2 : 1
 
 // Constants
 
@@ -652,7 +655,7 @@ test.serial('using: a loop in a `using` block is closed at its end', (t) => {
 test.serial("the loop's own fds (an epoll fd and an eventfd) are released: 50 create/close cycles", (t) => {
   const before = loopFds()
   const first = new IOLoop()
-  t.deepEqual(loopFds(), { eventpoll: before.eventpoll + 1, eventfd: before.eventfd + 1 }, 'one of each per loop')
+  t.deepEqual(loopFds(), { eventpoll: before.eventpoll + EPOLL_FDS, eventfd: before.eventfd + 1 }, 'one of each per loop')
   first.close()
   for (let i = 0; i < 49; i++) new IOLoop().close()
   t.deepEqual(loopFds(), before)
@@ -683,7 +686,7 @@ test.serial("a loop dropped without close() has its fds closed when it is garbag
   ;(() => {
     for (let i = 0; i < 20; i++) new IOLoop().addCallback(() => {})
   })()
-  t.is(loopFds().eventpoll, before.eventpoll + 20)
+  t.is(loopFds().eventpoll, before.eventpoll + 20 * EPOLL_FDS)
   await until(5000, `the fd counts back to ${JSON.stringify(before)} after gc`, () => {
     gc()
     const now = loopFds()

@@ -9,8 +9,11 @@
  * started; each scenario's table holds the medians over 3 rounds (errors summed), every figure
  * with its ratio to node:http, then the issue's goals (ratios to the C server) are checked.
  * Last, for each scenario, fdpoll and C are started once and loaded in turn, 6 times 3 s each:
- * the ratios of those pairs are steadier on a noisy machine than medians of separate runs. About
- * 7 minutes; installs wrk from Debian's packages when it is missing.
+ * the ratios of those pairs are steadier on a noisy machine than medians of separate runs. The
+ * fdpoll server also runs on the mio backend (the addon built with the `mio` feature by
+ * scripts/mio-addon.mjs, loaded through NAPI_RS_NATIVE_LIBRARY_PATH), in the rounds and in the
+ * paired runs, so its CPU per request shows beside the epoll backend's. About 8 minutes;
+ * installs wrk from Debian's packages when it is missing.
  *
  * Run: node --import tsx bench/http.ts [--quick] [--connections N] [--pipeline N] [--duration S]
  *        [--fdpoll FILE] [--write-chart]   (--quick: 1 round of 2 s; --connections/--pipeline:
@@ -71,7 +74,7 @@ const FDPOLL = path.resolve(flag('fdpoll', path.join(ROOT, 'examples/hello-world
 /** A path as shown: relative to the repository when inside it. */
 const shown = (file: string) => (path.relative(ROOT, file).startsWith('..') ? file : path.relative(ROOT, file))
 
-export interface Server { name: string; cmd: string; args: string[] }
+export interface Server { name: string; cmd: string; args: string[]; env?: Record<string, string> }
 export const SERVERS: Server[] = [
   { name: `fdpoll (${shown(FDPOLL)})`, cmd: process.execPath, args: ['--import', 'tsx', FDPOLL] },
   { name: 'node:http', cmd: process.execPath, args: [path.join(__dirname, 'servers/node-http.js')] },
@@ -79,6 +82,11 @@ export const SERVERS: Server[] = [
   { name: 'C epoll', cmd: path.join(OUT, 'epoll-server'), args: [] },
   { name: 'Python select.epoll', cmd: 'python3', args: [path.join(__dirname, 'servers/python-epoll.py')] },
 ]
+
+/** The fdpoll server on the mio backend; its addon is built (or found current) in main(). */
+const FDPOLL_MIO: Server = { ...SERVERS[0], name: `${SERVERS[0].name}, mio backend` }
+/** This bench's servers: SERVERS with the mio row after the fdpoll one. */
+const HTTP_SERVERS: Server[] = [SERVERS[0], FDPOLL_MIO, ...SERVERS.slice(1)]
 
 interface Result { rps: number; cpuUsPerReq: number; p99Us: number; rssMiB: number; errors: number }
 
@@ -113,7 +121,7 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 /** Starts a server on a free port; resolves once it prints its "Serving on" line. */
 export function startServer(server: Server): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
   const [cmd, args] = pinned(0, server.cmd, server.args)
-  const child = track(spawn(cmd, args, { cwd: ROOT, env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] }))
+  const child = track(spawn(cmd, args, { cwd: ROOT, env: { ...process.env, PORT: '0', ...server.env }, stdio: ['ignore', 'pipe', 'pipe'] }))
   let stderr = ''
   child.stderr!.on('data', (d) => { if (stderr.length < 10_000) stderr += d })
   return new Promise((resolve, reject) => {
@@ -266,17 +274,17 @@ async function benchOne(server: Server, scenario: Scenario): Promise<Result> {
   }
 }
 
-/** One paired comparison: µs per request of user and system time, for fdpoll and for C. */
-interface Pair { fdpoll: [number, number]; c: [number, number] }
+/** One paired comparison: µs per request of user and system time, for fdpoll, C and fdpoll on mio. */
+interface Pair { fdpoll: [number, number]; c: [number, number]; mio: [number, number] }
 
 /**
- * fdpoll's server and the C server started once and loaded in turn, PAIRS times each for
- * PAIR_SECONDS, under `scenario`: the machine's drift between runs (this bench's VM flips between
- * two speeds) then hits both sides of each pair alike, so the ratios are steadier than medians of
- * separate runs.
+ * fdpoll's server, the C server and fdpoll's server on the mio backend started once and loaded in
+ * turn, PAIRS times each for PAIR_SECONDS, under `scenario`: the machine's drift between runs
+ * (this bench's VM flips between two speeds) then hits every side of each pair alike, so the
+ * ratios are steadier than medians of separate runs.
  */
 async function paired(scenario: Scenario): Promise<Pair[]> {
-  const servers = [SERVERS[0], SERVERS.find((s) => s.name === 'C epoll')!]
+  const servers = [SERVERS[0], SERVERS.find((s) => s.name === 'C epoll')!, FDPOLL_MIO]
   const started = await Promise.all(servers.map((server) => startServer(server)))
   try {
     for (const { port } of started) await runWrk(port, scenario, WARMUP)
@@ -289,7 +297,7 @@ async function paired(scenario: Scenario): Promise<Pair[]> {
         const after = cpuSplit(child.pid!)
         costs.push([0, 1].map((k) => ((after[k] - before[k]) / CLK_TCK / requests) * 1e6) as [number, number])
       }
-      pairs.push({ fdpoll: costs[0], c: costs[1] })
+      pairs.push({ fdpoll: costs[0], c: costs[1], mio: costs[2] })
     }
     return pairs
   } finally {
@@ -404,12 +412,12 @@ function summarize(results: Result[]): Summary {
 
 /** A scenario's markdown table: each figure with its ratio to node:http, and fdpoll's to C. */
 function printTable(scenario: Scenario, rows: Summary[]): void {
-  const base = rows[SERVERS.findIndex((s) => s.name === 'node:http')]
-  const c = rows[SERVERS.findIndex((s) => s.name === 'C epoll')]
+  const base = rows[HTTP_SERVERS.findIndex((s) => s.name === 'node:http')]
+  const c = rows[HTTP_SERVERS.findIndex((s) => s.name === 'C epoll')]
   console.log(`### ${scenario.title} (\`wrk ${wrkArgs(scenario).join(' ')}\`)\n`)
   console.log('| server | req/s (× node:http) | CPU µs/req (× node:http) | CPU vs C | p99 (× node:http) | p99 vs C | max RSS MiB | errors |')
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|')
-  SERVERS.forEach((server, i) => {
+  HTTP_SERVERS.forEach((server, i) => {
     const r = rows[i]
     console.log(
       `| ${server.name} | ${int(r.rps)} (${ratio(r.rps, base.rps)}) | ${r.cpu.toFixed(2)} (${ratio(r.cpu, base.cpu)}) | ${ratio(r.cpu, c.cpu)} | ` +
@@ -420,15 +428,18 @@ function printTable(scenario: Scenario, rows: Summary[]): void {
 }
 
 /**
- * The issue's goals for fdpoll, each a ratio to the C server (or node:http) in the same run: from
- * the rounds' medians and, for CPU, from the paired runs too.
+ * The issue's goals for fdpoll, each a ratio to the C server (or node:http, or for the mio
+ * backend to the epoll one) in the same run: from the rounds' medians and, for CPU, from the
+ * paired runs too.
  */
 function printGoals(summaries: Map<Scenario, Summary[]>, pairs: Map<Scenario, Pair[]>): void {
   if (CHOSEN) return // the goals need all three scenarios
   const [fifty, thousand, deep] = SCENARIOS.map((scenario) => summaries.get(scenario)!)
-  const at = (rows: Summary[], name: string) => rows[SERVERS.findIndex((s) => s.name === name)]
+  const at = (rows: Summary[], name: string) => rows[HTTP_SERVERS.findIndex((s) => s.name === name)]
   const vsC = (rows: Summary[], key: 'cpu' | 'p99') => rows[0][key] / at(rows, 'C epoll')[key] // rows[0]: fdpoll
   const pairedCpu = (i: number) => pairedRatio(pairs.get(SCENARIOS[i])!).median
+  const mioVsEpoll = (rows: Summary[]) => at(rows, FDPOLL_MIO.name).cpu / rows[0].cpu
+  const pairedMio = (i: number) => pairedRatio(pairs.get(SCENARIOS[i])!, 'mio', 'fdpoll').median
   // name, target, from the rounds' medians, from the pairs, limit, whether lower is better
   const goals: [string, string, number, number | null, number, boolean][] = [
     ['50 connections: CPU per request vs C', '≤ 1.12×', vsC(fifty, 'cpu'), pairedCpu(0), 1.12, true],
@@ -437,6 +448,9 @@ function printGoals(summaries: Map<Scenario, Summary[]>, pairs: Map<Scenario, Pa
     ['1,000 connections: p99 vs C', '≤ 1.5×', vsC(thousand, 'p99'), null, 1.5, true],
     ['1,000 connections: errors', '0', thousand[0].errors, null, 0, true],
     ['pipelining 16: CPU per request vs C', '≤ 1.30×', vsC(deep, 'cpu'), pairedCpu(2), 1.3, true],
+    ['mio backend, 50 connections: CPU per request vs epoll', '≤ 1.30×', mioVsEpoll(fifty), pairedMio(0), 1.3, true],
+    ['mio backend, 1,000 connections: CPU per request vs epoll', '≤ 1.30×', mioVsEpoll(thousand), pairedMio(1), 1.3, true],
+    ['mio backend, pipelining 16: CPU per request vs epoll', '≤ 1.30×', mioVsEpoll(deep), pairedMio(2), 1.3, true],
   ]
   const met = (value: number, limit: number, lower: boolean) => ((lower ? value <= limit : value >= limit) ? 'yes' : 'no')
   const shown = (name: string, value: number) => (name.endsWith('errors') ? String(value) : `${value.toFixed(3)}×`) // 3 places: 1.153 is not met
@@ -450,23 +464,26 @@ function printGoals(summaries: Map<Scenario, Summary[]>, pairs: Map<Scenario, Pa
   console.log('')
 }
 
-/** The median of a scenario's paired CPU ratios (fdpoll / C), with their range. */
-function pairedRatio(pairs: Pair[]): { median: number; min: number; max: number } {
-  const ratios = pairs.map((p) => (p.fdpoll[0] + p.fdpoll[1]) / (p.c[0] + p.c[1]))
+/** The median of a scenario's paired CPU ratios (`of` / `to`: fdpoll / C unless asked), with their range. */
+function pairedRatio(pairs: Pair[], of: keyof Pair = 'fdpoll', to: keyof Pair = 'c'): { median: number; min: number; max: number } {
+  const ratios = pairs.map((p) => (p[of][0] + p[of][1]) / (p[to][0] + p[to][1]))
   return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) }
 }
 
-/** The paired runs: per scenario, the medians of user and system time, and the CPU ratio. */
+/** The paired runs: per scenario, the medians of user and system time, and the CPU ratios. */
 function printPairs(pairs: Map<Scenario, Pair[]>): void {
-  console.log(`### Paired: fdpoll and C started once per scenario, loaded in turn ${PAIRS} times for ${PAIR_SECONDS} s each\n`)
-  console.log('| scenario | fdpoll user µs/req | fdpoll system µs/req | C user µs/req | C system µs/req | CPU vs C, median (range) |')
-  console.log('|---|---:|---:|---:|---:|---:|')
+  console.log(`### Paired: fdpoll, C and fdpoll on mio started once per scenario, loaded in turn ${PAIRS} times for ${PAIR_SECONDS} s each\n`)
+  console.log(
+    '| scenario | fdpoll user µs/req | fdpoll system µs/req | C user µs/req | C system µs/req | CPU vs C, median (range) | ' +
+      'mio user µs/req | mio system µs/req | mio CPU vs epoll, median (range) |',
+  )
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|')
+  const range = (r: { median: number; min: number; max: number }) => `${r.median.toFixed(2)}× (${r.min.toFixed(2)}–${r.max.toFixed(2)})`
   for (const [scenario, runs] of pairs) {
-    const cell = (side: 'fdpoll' | 'c', k: number) => median(runs.map((p) => p[side][k])).toFixed(2)
-    const r = pairedRatio(runs)
+    const cell = (side: keyof Pair, k: number) => median(runs.map((p) => p[side][k])).toFixed(2)
     console.log(
-      `| ${scenario.title} | ${cell('fdpoll', 0)} | ${cell('fdpoll', 1)} | ${cell('c', 0)} | ${cell('c', 1)} | ` +
-        `${r.median.toFixed(2)}× (${r.min.toFixed(2)}–${r.max.toFixed(2)}) |`,
+      `| ${scenario.title} | ${cell('fdpoll', 0)} | ${cell('fdpoll', 1)} | ${cell('c', 0)} | ${cell('c', 1)} | ${range(pairedRatio(runs))} | ` +
+        `${cell('mio', 0)} | ${cell('mio', 1)} | ${range(pairedRatio(runs, 'mio', 'fdpoll'))} |`,
     )
   }
   console.log('')
@@ -482,12 +499,14 @@ async function main() {
   notes.push('uWebSockets.js: skipped. Its official package is not on the npm registry, and the republished copies there are third-party repacks of its binaries, which this bench does not install')
   if (SCENARIOS.some((s) => s.pipeline > 1)) notes.push("p99 n/a with pipelining: wrk's latency percentiles are invalid there")
   buildCServer()
+  const mioAddon = execFileSync(process.execPath, [path.join(ROOT, 'scripts/mio-addon.mjs')], { encoding: 'utf8' }).trim()
+  FDPOLL_MIO.env = { NAPI_RS_NATIVE_LIBRARY_PATH: mioAddon }
 
   const started = Date.now()
-  const results = new Map(SCENARIOS.map((scenario) => [scenario, SERVERS.map((): Result[] => [])]))
+  const results = new Map(SCENARIOS.map((scenario) => [scenario, HTTP_SERVERS.map((): Result[] => [])]))
   for (let round = 1; round <= ROUNDS; round++) {
     for (const scenario of SCENARIOS) {
-      for (const [i, server] of SERVERS.entries()) {
+      for (const [i, server] of HTTP_SERVERS.entries()) {
         const r = await benchOne(server, scenario)
         results.get(scenario)![i].push(r)
         console.error(
@@ -522,7 +541,7 @@ async function main() {
     ],
     [...summaries].map(([scenario, rows]) => ({
       title: scenario.title,
-      bars: SERVERS.map((server, i) => ({ label: server.name, value: rows[i].cpu, highlight: server.name.startsWith('fdpoll') })),
+      bars: HTTP_SERVERS.map((server, i) => ({ label: server.name, value: rows[i].cpu, highlight: server.name.startsWith('fdpoll') })),
     })),
   )
   fs.writeFileSync(path.join(OUT, 'cpu-per-request.svg'), chart)

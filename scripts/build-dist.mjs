@@ -1,6 +1,8 @@
 // Builds dist/ from src/: one CommonJS bundle (esbuild), an ES module entry that re-exports it
 // (one copy of the code, so `instanceof` works whichever way the package is loaded), the
-// type declarations (tsc) and the native addon beside the bundle.
+// type declarations (tsc) and, for use from this clone, the native addon beside the bundle
+// (package.json's `files` leaves it out of the published package, which loads the binary from its
+// `fdpoll-<platform>` optional dependency).
 import { build } from 'esbuild'
 import { execFileSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -13,7 +15,8 @@ await build({
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  external: ['*.node'],
+  // The platform packages stay run-time requires of the loader, even where one is installed here.
+  external: ['*.node', 'fdpoll-*'],
   outfile: 'dist/index.cjs',
   logLevel: 'warning',
   // esbuild exports through getters that share one `from[key]` closure, which makes every use of
@@ -23,6 +26,8 @@ await build({
 })
 writeFileSync('dist/index.mjs', "export * from './index.cjs'\n")
 execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' })
+// native.d.ts names the generated loader's declarations.
+copyFileSync('src/binding.d.ts', 'dist/binding.d.ts')
 for (const file of readdirSync('src').filter((f) => f.endsWith('.node'))) {
   copyFileSync(`src/${file}`, `dist/${file}`)
 }

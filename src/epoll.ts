@@ -2,7 +2,7 @@
  * `Epoll`: CPython's `select.epoll`, same methods, defaults, units (seconds) and errors.
  * `poll()` blocks the JS thread while it waits, as Python's does.
  */
-import binding = require('./binding.js')
+import binding = require('./native.js')
 import { eventMask, fileno, integer, timeoutMs } from './args.js'
 import { EPOLL_CLOEXEC, EPOLLIN, EPOLLOUT, EPOLLPRI } from './constants.js'
 import { ValueError, closedError, errno, osError } from './errors.js'
@@ -11,9 +11,16 @@ import { own, release } from './owner.js'
 // Bound once as plain constants: a named import of the CommonJS binding costs a getter call
 // per use once bundled.
 const {
-  epollCreate, epollModify, epollPollInto, epollRegister, epollUnregister, fdClose, watchStart,
+  BACKEND, epollCreate, epollModify, epollPollInto, epollRegister, epollUnregister, fdClose, watchStart,
 } = binding
 type Watcher = binding.Watcher
+
+/**
+ * The poller backend in this build: 'epoll' (raw epoll, Linux) or 'mio' (the mio crate over
+ * kqueue on macOS and FreeBSD; on Linux when built with the `mio` feature). They differ where
+ * the README's "mio backend" section says: ask this to tell.
+ */
+export const backend = BACKEND as 'epoll' | 'mio'
 
 /** Python's default for `maxevents = -1`: FD_SETSIZE - 1. */
 const DEFAULT_MAXEVENTS = 1023
@@ -33,7 +40,7 @@ let adopted: number | undefined
 export class Epoll implements Disposable {
   /** The epoll fd this object owns; -1 once closed. */
   #fd: number
-  /** The waiting thread that delivers readiness on Node's loop, while watched. */
+  /** Delivers readiness on Node's loop while watched: a uv_poll handle or a waiting thread. */
   #watcher: Watcher | undefined
   /** Whether watching keeps the process alive (`ref()`, the default) or not (`unref()`). */
   #keepAlive = true
@@ -62,7 +69,11 @@ export class Epoll implements Disposable {
     own(this, this.#fd)
   }
 
-  /** Wraps an existing epoll fd, which the new object owns: closing it closes `fd`. */
+  /**
+   * Wraps an existing epoll fd, which the new object owns: closing it closes `fd`. With the mio
+   * backend only the fd of an `Epoll` of this process works; any other fd fails with EBADF on
+   * first use.
+   */
   static fromfd(fd: number): Epoll {
     if (integer(fd, 'fd') < 0) throw new RangeError(`file descriptor cannot be a negative integer (${fd})`)
     adopted = fd

@@ -5,6 +5,11 @@
  */
 import { constants } from 'node:os'
 import { getSystemErrorMap } from 'node:util'
+import binding = require('./native.js')
+
+// Bound once as plain constants: a named import of the CommonJS binding costs a getter call
+// per use once bundled.
+const { EAI_NONAME, gaiMessage } = binding
 
 const codes = new Map<number, string>()
 for (const [name, errno] of Object.entries(constants.errno)) {
@@ -109,9 +114,16 @@ export function osError(errnum: number, syscall: string): OSError {
   return new Class(errnum, syscall)
 }
 
-/** The error for a host name that did not resolve, as getaddrinfo reports it. */
+let hostNotFoundMessage: string | undefined
+
+/**
+ * The error for a host name that did not resolve, as getaddrinfo reports it: the C library's
+ * EAI_NONAME and message (glibc: -2, 'Name or service not known'; macOS: 8, 'nodename nor
+ * servname provided, or not known').
+ */
 export function hostNotFound(syscall: string): gaierror {
-  return new gaierror(-2, syscall, 'EAI_NONAME', 'Name or service not known')
+  hostNotFoundMessage ??= gaiMessage(EAI_NONAME)
+  return new gaierror(EAI_NONAME, syscall, 'EAI_NONAME', hostNotFoundMessage)
 }
 
 /** The error for using a closed object, named after it: "I/O operation on closed epoll". */

@@ -5,7 +5,7 @@
  * `-errno.EAGAIN` (`errno` is exported). The caller owns every fd it gets: nothing closes
  * them on GC. Arguments are converted, not checked: pass what the signatures say.
  */
-import binding = require('./binding.js')
+import binding = require('./native.js')
 
 // Bound once as plain constants: a named import of the CommonJS binding costs a getter call
 // per use once bundled.

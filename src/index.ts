@@ -1,7 +1,7 @@
 /** fdpoll: Python-style epoll, sockets and TCP options for Node.js. Re-exports only. */
 export * from './constants.js'
 export * from './errors.js'
-export { Epoll, type FileLike } from './epoll.js'
+export { Epoll, backend, type FileLike } from './epoll.js'
 export { Socket, socketpair, createServer, createConnection, type Address, type ServerOptions } from './socket.js'
 export { setNoDelay, setCork, corked } from './tcp.js'
 export { Poll, poll, select } from './select.js'

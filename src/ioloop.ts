@@ -8,17 +8,19 @@
  * through Node timers); `runSync()` blocks in `poll()`, for scripts and worker threads.
  */
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads'
-import binding = require('./binding.js')
+import binding = require('./native.js')
 import { fileno } from './args.js'
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT } from './constants.js'
 import { Epoll, type FileLike } from './epoll.js'
 import { OSError, RuntimeError, osError } from './errors.js'
-import { own, release } from './owner.js'
 import { type Timeout, TimeoutQueue } from './timeouts.js'
 
 // Bound once as plain constants: a named import of the CommonJS binding costs a getter call
 // per use once bundled.
-const { fdClose, wakerCreate, wakerReset, wakerSignal } = binding
+const { fdClose, wakerClose, wakerCreate, wakerReset, wakerSignal } = binding
+
+/** Closes the waker of a loop collected without `close()` (with `wakerClose`: a pipe has two fds). */
+const wakers = new FinalizationRegistry<number>((fd) => wakerClose(fd))
 
 export { Timeout } from './timeouts.js'
 
@@ -29,7 +31,7 @@ export type Handler<F extends FileLike = FileLike> = (fileobj: F, events: number
 export interface RemoteHandle {
   /** Where the other thread posts its messages. */
   readonly port: MessagePort
-  /** The loop's eventfd, which the other thread signals to wake a blocked loop. */
+  /** The loop's waker fd, which the other thread signals to wake a blocked loop. */
   readonly waker: number
 }
 
@@ -69,10 +71,10 @@ export class IOLoop implements Disposable {
     const waker = wakerCreate()
     if (waker < 0) {
       this.#epoll.close()
-      throw osError(-waker, 'eventfd')
+      throw osError(-waker, process.platform === 'linux' ? 'eventfd' : 'pipe')
     }
     this.#waker = waker
-    own(this, waker)
+    wakers.register(this, waker, this)
     this.#epoll.register(waker, EPOLLIN)
   }
 
@@ -197,8 +199,8 @@ export class IOLoop implements Disposable {
     this.#timeouts.clear()
     this.#epoll.close()
     for (const port of this.#ports) port.close()
-    release(this)
-    fdClose(this.#waker)
+    wakers.unregister(this)
+    wakerClose(this.#waker)
   }
 
   /** Closes, so `using loop = new IOLoop()` works. */

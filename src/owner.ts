@@ -2,7 +2,7 @@
  * Fd ownership for the objects that own one (Epoll, Socket): an object collected without
  * `close()` has its fd closed by a FinalizationRegistry, so dropping an object never leaks.
  */
-import binding = require('./binding.js')
+import binding = require('./native.js')
 
 // Bound once as plain constants: a named import of the CommonJS binding costs a getter call
 // per use once bundled.

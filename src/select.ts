@@ -2,7 +2,7 @@
  * Python's `select.poll` and `select.select`, over the real poll(2) and select(2): O(n) per
  * call in the number of watched fds, kept for parity and to measure what epoll saves.
  */
-import binding = require('./binding.js')
+import binding = require('./native.js')
 import { fileno, integer } from './args.js'
 import { POLLIN, POLLOUT, POLLPRI } from './constants.js'
 import { KeyError, osError } from './errors.js'

@@ -3,11 +3,11 @@
  * `setblocking(false)`; a non-blocking call that would wait throws BlockingIOError (EAGAIN,
  * or EINPROGRESS for connect), exactly as in Python. Sends never raise SIGPIPE.
  */
-import binding = require('./binding.js')
+import binding = require('./native.js')
 import { fileno as toFd, integer } from './args.js'
 import {
-  AF_INET, AF_INET6, AF_UNIX, SO_DOMAIN, SO_PROTOCOL, SO_TYPE, SOCK_CLOEXEC, SOCK_NONBLOCK,
-  SOCK_STREAM, SOL_SOCKET,
+  AF_INET, AF_INET6, AF_UNIX, SO_DOMAIN, SO_PROTOCOL, SO_REUSEADDR, SO_REUSEPORT, SO_TYPE,
+  SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET,
 } from './constants.js'
 import { OSError, errno, hostNotFound, osError } from './errors.js'
 import { own, release } from './owner.js'
@@ -60,7 +60,9 @@ export class Socket implements Disposable {
 
   /**
    * Creates a socket (defaults AF_INET, SOCK_STREAM, 0), or wraps `fileno`, an existing socket
-   * fd that the new object then owns; -1 arguments are then read from the fd, as in Python.
+   * fd that the new object then owns; -1 arguments are then read from the fd, as in Python
+   * (where the platform has no SO_DOMAIN or SO_PROTOCOL, as on macOS: the family from the fd's
+   * address, the protocol 0).
    */
   constructor(family = -1, type = -1, proto = -1, fileno: number | null = null) {
     if (fileno === null) {
@@ -70,9 +72,11 @@ export class Socket implements Disposable {
       this.#fd = check(socketCreate(family, type, proto), 'socket')
     } else {
       this.#fd = toFd(fileno)
-      if (integer(family, 'family') === -1) family = getIntOption(this.#fd, SOL_SOCKET, SO_DOMAIN)
+      if (integer(family, 'family') === -1) {
+        family = SO_DOMAIN >= 0 ? getIntOption(this.#fd, SOL_SOCKET, SO_DOMAIN) : this.#nativeName(false).family
+      }
       if (integer(type, 'type') === -1) type = getIntOption(this.#fd, SOL_SOCKET, SO_TYPE)
-      if (integer(proto, 'proto') === -1) proto = getIntOption(this.#fd, SOL_SOCKET, SO_PROTOCOL)
+      if (integer(proto, 'proto') === -1) proto = SO_PROTOCOL >= 0 ? getIntOption(this.#fd, SOL_SOCKET, SO_PROTOCOL) : 0
     }
     this.family = family
     this.type = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)
@@ -226,14 +230,18 @@ export class Socket implements Disposable {
   }
 
   #open(): number {
-    if (this.#fd < 0) throw osError(9, 'socket') // EBADF, as Python raises on a closed socket
+    if (this.#fd < 0) throw osError(errno.EBADF, 'socket') // as Python raises on a closed socket
     return this.#fd
   }
 
   #name(peer: boolean): Address {
+    return fromNative(this.#nativeName(peer))
+  }
+
+  #nativeName(peer: boolean): SockAddress {
     const name = socketName(this.#open(), peer)
     if (typeof name === 'number') throw osError(-name, peer ? 'getpeername' : 'getsockname')
-    return fromNative(name)
+    return name
   }
 
   #withAddress(
@@ -268,8 +276,8 @@ export interface ServerOptions {
 export function createServer(address: Address, { family = AF_INET, backlog = null, reusePort = false }: ServerOptions = {}): Socket {
   const sock = new Socket(family, SOCK_STREAM)
   try {
-    sock.setsockopt(SOL_SOCKET, 2 /* SO_REUSEADDR */, 1)
-    if (reusePort) sock.setsockopt(SOL_SOCKET, 15 /* SO_REUSEPORT */, 1)
+    sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
+    if (reusePort) sock.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1)
     sock.bind(address)
     sock.listen(backlog ?? DEFAULT_BACKLOG)
     return sock

@@ -1,5 +1,6 @@
 //! Socket addresses as Python spells them: `(host, port)` for AF_INET, `(host, port, flowinfo,
-//! scope_id)` for AF_INET6, a path for AF_UNIX (a leading NUL byte means the abstract namespace).
+//! scope_id)` for AF_INET6, a path for AF_UNIX (a leading NUL byte names Linux's abstract
+//! namespace).
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAddrs};
@@ -56,6 +57,12 @@ fn lookup(family: i32, host: &str) -> Result<IpAddr, ResolveError> {
         .ok_or_else(|| ResolveError::NotFound(host.to_owned()))
 }
 
+/// The C library's message for a getaddrinfo error code (`gai_strerror`), such as EAI_NONAME's,
+/// which Python's `socket.gaierror` carries.
+pub fn gai_message(code: i32) -> String {
+    crate::sys::socket::gai_message(code)
+}
+
 impl Address {
     /// The address family: AF_INET, AF_INET6 or AF_UNIX.
     pub fn family(&self) -> i32 {
@@ -91,6 +98,12 @@ mod tests {
         let local = resolve(libc::AF_INET, "localhost", 8080, 0, 0).unwrap();
         assert_eq!(local, Address::Inet("127.0.0.1:8080".parse().unwrap()));
         assert_eq!(resolve(libc::AF_UNIX, "/tmp/x", 0, 0, 0).unwrap(), Address::Unix(b"/tmp/x".to_vec()));
+    }
+
+    #[test]
+    fn the_c_library_describes_eai_noname() {
+        let message = gai_message(libc::EAI_NONAME);
+        assert!(!message.is_empty() && !message.contains("error"), "{message}");
     }
 
     #[test]

@@ -1,22 +1,27 @@
-//! `Waker`: an fd another thread can make readable, to wake whoever polls it.
+//! `Waker`: an fd another thread can make readable, to wake whoever polls it. One fd names a
+//! waker on every platform: an eventfd on Linux, elsewhere a pipe's read end (`sys::pipe` keeps
+//! the write end).
 
 use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
 use crate::multiplex::{self, pollfd};
-use crate::sys::eventfd;
+#[cfg(target_os = "linux")]
+use crate::sys::eventfd as imp;
+#[cfg(not(target_os = "linux"))]
+use crate::sys::pipe as imp;
 
-/// An owned eventfd. `wake` may be called from any thread.
+/// An owned waker. `wake` may be called from any thread.
 #[derive(Debug)]
 pub struct Waker {
     fd: RawFd,
 }
 
 impl Waker {
-    /// A new, unsignalled waker.
+    /// A new, unsignalled waker (non-blocking, close-on-exec).
     pub fn new() -> io::Result<Waker> {
-        Ok(Waker { fd: eventfd::eventfd()? })
+        Ok(Waker { fd: imp::create()? })
     }
 
     /// The fd to poll for readability.
@@ -26,30 +31,41 @@ impl Waker {
 
     /// Makes the fd readable until `reset`.
     pub fn wake(&self) -> io::Result<()> {
-        eventfd::signal(self.fd)
+        imp::wake(self.fd)
     }
 
     /// Makes the fd unreadable again.
     pub fn reset(&self) -> io::Result<()> {
-        eventfd::reset(self.fd)
+        imp::reset(self.fd)
     }
 
-    /// Gives up ownership: the caller closes the returned fd.
+    /// Gives up ownership: the waker lives on under its fd until `Waker::from_fd(fd)` takes it
+    /// back (closing the fd alone would leave a pipe waker's write end open).
     pub fn into_fd(self) -> RawFd {
         let fd = self.fd;
         std::mem::forget(self);
         fd
     }
 
-    /// A waker for an eventfd owned elsewhere: dropping it does not close `fd`.
+    /// Owns again the waker that `into_fd` returned `fd` for.
+    pub fn from_fd(fd: RawFd) -> Waker {
+        Waker { fd }
+    }
+
+    /// A waker whose fd `into_fd` returned and that is owned elsewhere: dropping it closes nothing.
     pub fn borrow(fd: RawFd) -> std::mem::ManuallyDrop<Waker> {
         std::mem::ManuallyDrop::new(Waker { fd })
+    }
+
+    /// Closes the waker, reporting a failure that dropping it would ignore.
+    pub fn close(self) -> io::Result<()> {
+        imp::close(self.into_fd())
     }
 }
 
 impl Drop for Waker {
     fn drop(&mut self) {
-        let _ = crate::close(self.fd);
+        let _ = imp::close(self.fd);
     }
 }
 
@@ -95,7 +111,7 @@ mod tests {
         waker.reset().unwrap();
         waker.reset().unwrap();
         let other = Waker::new().unwrap();
-        ep.register(other.fd(), libc::EPOLLIN as u32).unwrap();
+        ep.register(other.fd(), crate::bits::EPOLLIN).unwrap();
         other.wake().unwrap();
         assert_eq!(wait_readable(ep.fd(), &waker, Some(Duration::ZERO)).unwrap(), Some(Woken::Ready));
         let closed = crate::sys::testing::dup_to(ep.fd(), 9_002);
@@ -103,5 +119,16 @@ mod tests {
         let err = wait_readable(closed, &waker, Some(Duration::ZERO)).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EBADF), "a closed fd is an error, not readiness");
         ep.close().unwrap();
+    }
+
+    #[test]
+    fn a_waker_lives_on_under_its_fd_until_taken_back() {
+        let fd = Waker::new().unwrap().into_fd();
+        Waker::borrow(fd).wake().unwrap();
+        let other = Waker::new().unwrap();
+        assert_eq!(wait_readable(fd, &other, Some(Duration::ZERO)).unwrap(), Some(Woken::Ready), "dropping the borrow closed nothing");
+        Waker::borrow(fd).reset().unwrap();
+        assert_eq!(wait_readable(fd, &other, Some(Duration::ZERO)).unwrap(), None);
+        Waker::from_fd(fd).close().unwrap();
     }
 }

@@ -1,7 +1,8 @@
-//! Native epoll functions over raw epoll fds (the TypeScript `Epoll` owns the fd). Plain
-//! functions, not a napi class: a class method call costs ~600 ns of borrow tracking and type
-//! checks in napi-rs 3, a function call a fraction of that. Every timeout is in milliseconds
-//! (`timeoutMs`, -1 blocks); every failure is returned as `-errno`.
+//! Native epoll functions over epoll fds, addressed by number whatever the backend (the
+//! TypeScript `Epoll` owns the fd). Plain functions, not a napi class: a class method call costs
+//! ~600 ns of borrow tracking and type checks in napi-rs 3, a function call a fraction of that.
+//! Every timeout is in milliseconds (`timeoutMs`, -1 blocks); every failure is returned as
+//! `-errno`.
 
 use std::cell::RefCell;
 use std::time::Duration;
@@ -19,6 +20,11 @@ thread_local! {
     /// The event buffer every poll on this thread (main or worker) reuses.
     pub(crate) static EVENTS: RefCell<Events> = RefCell::new(Events::new());
 }
+
+/// The backend in use: `"epoll"` (raw epoll, Linux) or `"mio"` (every other Unix, and Linux
+/// builds with the `mio` feature).
+#[napi]
+pub const BACKEND: &str = fdpoll_core::BACKEND;
 
 /// Creates a close-on-exec epoll instance: its fd, or `-errno`.
 #[napi]
@@ -66,7 +72,8 @@ pub fn epoll_poll_into(epfd: i32, #[napi(ts_arg_type = "Int32Array | Uint32Array
     })
 }
 
-/// Closes an fd the caller owns (an epoll fd or a socket): 0 or `-errno`.
+/// Closes an fd the caller owns (an epoll fd or a socket), with the backend's state for an
+/// epoll fd: 0 or `-errno`.
 #[napi]
 pub fn fd_close(fd: i32) -> i32 {
     status(fdpoll_core::close(fd))

@@ -3,7 +3,11 @@
 //! negative errno return value (never a throw, never a panic), which `src/errors.ts` turns into
 //! the right error object.
 
+// napi-rs registers the exports only outside test builds, so there every export looks unused.
+#![cfg_attr(test, allow(dead_code))]
+
 mod batch;
+mod constants;
 mod epoll;
 mod multiplex;
 mod socket;
@@ -11,14 +15,14 @@ mod waker;
 mod watch;
 
 /// EINVAL: an argument the OS would reject (an output array too small, a port over 65535).
-pub(crate) const EINVAL: i32 = 22;
+pub(crate) const EINVAL: i32 = libc::EINVAL;
 
 /// EAGAIN: what a recv that would block returns, and what `epollPollRecv` reports for an fd it
 /// did not read.
-pub(crate) const EAGAIN: i32 = 11;
+pub(crate) const EAGAIN: i32 = libc::EAGAIN;
 
 /// EIO: reported for a failure that carries no OS error code.
-const EIO: i32 = 5;
+const EIO: i32 = libc::EIO;
 
 /// The boundary's convention for a failed call: `-errno`.
 pub(crate) fn neg_errno(e: std::io::Error) -> i32 {

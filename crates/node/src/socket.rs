@@ -13,6 +13,16 @@ use crate::{neg_errno, status, EINVAL};
 #[napi]
 pub const GAI_NOT_FOUND: i32 = -65_536;
 
+/// getaddrinfo's code for a host name that does not resolve, which `socket.gaierror` carries.
+#[napi]
+pub const EAI_NONAME: i32 = libc::EAI_NONAME;
+
+/// The C library's message for a getaddrinfo error code (`gai_strerror`).
+#[napi]
+pub fn gai_message(code: i32) -> String {
+    fdpoll_core::address::gai_message(code)
+}
+
 /// A socket address as it crosses the boundary; for AF_UNIX `host` is the path.
 #[napi(object)]
 pub struct SockAddress {
@@ -67,7 +77,8 @@ pub struct Accepted {
     pub address: SockAddress,
 }
 
-/// `accept4(2)`, close-on-exec and optionally non-blocking: the new fd and the peer, or `-errno`.
+/// Accepts a connection, close-on-exec and optionally non-blocking: the new fd and the peer, or
+/// `-errno`.
 #[napi]
 pub fn socket_accept(fd: i32, nonblocking: bool) -> Either<Accepted, i32> {
     match socket::accept(fd, nonblocking) {
@@ -76,8 +87,8 @@ pub fn socket_accept(fd: i32, nonblocking: bool) -> Either<Accepted, i32> {
     }
 }
 
-/// `accept4(2)`, close-on-exec and non-blocking, for the fast path: the new fd or `-errno`,
-/// and no address object.
+/// Accepts a connection, close-on-exec and non-blocking, for the fast path: the new fd or
+/// `-errno`, and no address object.
 #[napi]
 pub fn socket_accept_fd(fd: i32) -> i32 {
     socket::accept(fd, true).map_or_else(neg_errno, |(conn, _)| conn)
@@ -98,13 +109,13 @@ pub fn socket_recvfrom(fd: i32, mut buf: BufferSlice, flags: i32) -> Either<Rece
     }
 }
 
-/// `send(2)` with MSG_NOSIGNAL: the bytes the kernel took, or `-errno`.
+/// `send(2)`, never raising SIGPIPE: the bytes the kernel took, or `-errno`.
 #[napi]
 pub fn socket_send(fd: i32, #[napi(ts_arg_type = "Uint8Array")] buf: BufferSlice, flags: i32) -> i32 {
     socket::send(fd, &buf, flags).map_or_else(neg_errno, |n| n as i32)
 }
 
-/// `sendto(2)` with MSG_NOSIGNAL: the bytes sent, `-errno` or `GAI_NOT_FOUND`.
+/// `sendto(2)`, never raising SIGPIPE: the bytes sent, `-errno` or `GAI_NOT_FOUND`.
 #[napi]
 #[allow(clippy::too_many_arguments)]
 pub fn socket_sendto(fd: i32, buf: &[u8], flags: i32, family: i32, host: String, port: u32, flowinfo: u32, scope_id: u32) -> i32 {
@@ -148,6 +159,13 @@ pub fn socket_setsockopt(fd: i32, level: i32, name: i32, value: &[u8]) -> i32 {
 #[napi]
 pub fn socket_getsockopt(fd: i32, level: i32, name: i32, mut buf: BufferSlice) -> i32 {
     socket::get_option(fd, level, name, &mut buf).map_or_else(neg_errno, |n| n as i32)
+}
+
+/// Corks a TCP socket (`on`) or uncorks it, which sends what was held (TCP_CORK on Linux,
+/// TCP_NOPUSH on the BSDs): 0 or `-errno`.
+#[napi]
+pub fn socket_set_cork(fd: i32, on: bool) -> i32 {
+    status(socket::set_cork(fd, on))
 }
 
 fn with_address(family: i32, host: &str, port: u32, flowinfo: u32, scope_id: u32, call: impl FnOnce(&Address) -> i32) -> i32 {

@@ -27,7 +27,7 @@ type Dispatch = ThreadsafeFunction<(), (), (), Status, false>;
 enum Running {
     /// Node's loop polls the epoll fd.
     Loop { poll: UvPoll, dispatch: Rc<RefCell<Dispatch>> },
-    /// A waiting thread; it holds the other references, so its exit closes the eventfd and
+    /// A waiting thread; it holds the other references, so its exit closes the waker and
     /// releases the callback.
     Thread { waker: Arc<Waker>, dispatch: Arc<Mutex<Dispatch>> },
 }

@@ -1,10 +1,11 @@
-//! eventfd(2): a counter fd that wakes a waiting thread or poller.
+//! Linux's waker: one eventfd(2), a counter that is readable while non-zero. The same shape as
+//! `sys::pipe` (`create`, `wake`, `reset`, `close`, each naming the waker by its fd).
 
 use std::io;
 use std::os::fd::RawFd;
 
 /// A non-blocking, close-on-exec eventfd.
-pub fn eventfd() -> io::Result<RawFd> {
+pub fn create() -> io::Result<RawFd> {
     // SAFETY: no pointers are passed.
     let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
     if fd < 0 {
@@ -14,7 +15,7 @@ pub fn eventfd() -> io::Result<RawFd> {
 }
 
 /// Adds 1 to the counter, making the fd readable.
-pub fn signal(fd: RawFd) -> io::Result<()> {
+pub fn wake(fd: RawFd) -> io::Result<()> {
     let one = 1u64.to_ne_bytes();
     // SAFETY: `one` is 8 readable bytes for the whole call.
     if unsafe { libc::write(fd, one.as_ptr().cast(), one.len()) } < 0 {
@@ -34,4 +35,9 @@ pub fn reset(fd: RawFd) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Closes the eventfd.
+pub fn close(fd: RawFd) -> io::Result<()> {
+    super::close(fd)
 }

@@ -1,6 +1,9 @@
 //! libuv's `uv_poll`, found at run time in the host process. Node exports libuv's symbols, so a
-//! poll handle on an epoll fd lets Node's own loop watch it, with no thread. Where the symbols
-//! are absent (another runtime), `UvPoll::new` fails with `Unsupported` and callers fall back.
+//! poll handle on a poller's fd lets Node's own loop watch it, with no thread. The lookup is
+//! `dlsym(RTLD_DEFAULT, ...)`, which searches the executable and every loaded library on Linux
+//! (glibc and musl), macOS and FreeBSD alike; libuv's uv_poll watches the fd with epoll there, and
+//! with kqueue on macOS and FreeBSD, where a kqueue fd is itself pollable. Where the symbols are
+//! absent (another runtime), `UvPoll::new` fails with `Unsupported` and callers fall back.
 //!
 //! A `UvPoll` is used on the loop's thread only (it is neither Send nor Sync).
 
