@@ -1,6 +1,6 @@
 /**
- * The reference selectors echo server (it upper-cases what it receives), line for line as
- * Python's `selectors` version reads (../shared/reference, example 3).
+ * The classic `selectors` echo server (the example of Python's `selectors` documentation, in the
+ * variant that upper-cases what it receives), line for line as the Python version reads.
  * Run: `node --import tsx examples/echo-selectors.ts` (PORT=8088), then e.g. `nc 127.0.0.1 8088`.
  */
 import { AF_INET, DefaultSelector, EVENT_READ, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, Socket } from 'fdpoll'

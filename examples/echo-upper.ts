@@ -1,7 +1,7 @@
 /**
- * The selectors echo server (../shared/reference, example 3): every client gets back what it
- * sends, upper-cased. Written straight on `Epoll`, since fdpoll has no `selectors` module yet:
- * the Map `keys` (fd -> { sock, callback }) plays the part of SelectorKey, and the loop calls
+ * The selectors echo server of examples/echo-selectors.ts (every client gets back what it sends,
+ * upper-cased), written straight on `Epoll` to show what a selector does underneath: the Map
+ * `keys` (fd -> { sock, callback }) plays the part of SelectorKey, and the loop calls
  * `callback(sock, mask)` for each ready fd, as `key.data(key.fileobj, mask)` does in Python.
  * Run: `node --import tsx examples/echo-upper.ts` (PORT=8088), then e.g. `nc 127.0.0.1 8088`.
  * Two additions to the original: connections are non-blocking (as in the Python docs' version

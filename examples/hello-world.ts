@@ -1,6 +1,7 @@
 /**
- * The classic level-triggered epoll "Hello, world!" HTTP server, line for line as Python's
- * select.epoll version reads (../shared/reference, example 1). Run: `npm start` (PORT=8080).
+ * The classic level-triggered epoll "Hello, world!" HTTP server, line for line as the Python
+ * select.epoll version in the "How To Use Linux epoll with Python" tutorial reads.
+ * Run: `npm start` (PORT=8080).
  * One addition to the original: a client that hangs up before its request is complete is
  * closed, instead of being reported readable forever.
  */

@@ -1,12 +1,12 @@
 /**
- * Non-blocking polling without a multiplexer (../shared/reference, example 4): the listener
- * and every connection are non-blocking, and one loop keeps trying accept() and recv() on all
- * of them, catching the BlockingIOError each throws when nothing is ready. It serves the same
- * protocol as examples/echo-upper.ts (each client gets back what it sends, upper-cased), but
- * the loop never sleeps: it spins and burns a whole core even when nobody is connected. That
- * waste is what select/poll/epoll exist to avoid, and this server shows it: about once a
- * second it prints to stderr `loop passes/s: N, CPU: X% of a core` (process.cpuUsage() over
- * wall time).
+ * Non-blocking polling without a multiplexer, the classic I/O-models server that comes before
+ * select/poll/epoll: the listener and every connection are non-blocking, and one loop keeps
+ * trying accept() and recv() on all of them, catching the BlockingIOError each throws when
+ * nothing is ready. It serves the same protocol as examples/echo-upper.ts (each client gets
+ * back what it sends, upper-cased), but the loop never sleeps: it spins and burns a whole core
+ * even when nobody is connected. That waste is what select/poll/epoll exist to avoid, and this
+ * server shows it: about once a second it prints to stderr `loop passes/s: N, CPU: X% of a
+ * core` (process.cpuUsage() over wall time).
  * Run: `node --import tsx examples/nonblocking-polling.ts` (PORT=8088) and stop it with Ctrl-C
  * or SIGTERM (the loop never yields to Node's event loop, so no JS signal handler could run; the
  * default action ends it), or set RUN_SECONDS=N to make it close its sockets and exit after N s.
