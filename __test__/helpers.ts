@@ -1,11 +1,41 @@
-/** Real fds for the tests (FIFOs stand in for pipes until there is a socket API) and fd-table checks. */
-import type { ExecutionContext } from 'ava'
+/**
+ * Real fds for the tests (FIFOs stand in for pipes until there is a socket API), and what differs
+ * between the platforms the suites run on: which tests run where, and how an option reads back.
+ */
+import test, { type ExecutionContext } from 'ava'
 import { execFileSync, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
 import { Socket, socketpair } from '../src/index.js'
+import { LINUX } from './inspect.js'
+
+/** Whether this host has the IPv6 loopback address ::1 (containers often have no IPv6). */
+export const IPV6_LOOPBACK = Object.values(os.networkInterfaces()).some((addresses) => addresses?.some((a) => a.address === '::1'))
+
+/**
+ * `test` (or `test.serial`) where `runs`, else the same test registered as skipped, with `why`
+ * in its title: how a test of one platform's behaviour, or one that needs a missing tool, is left
+ * out of a run, so that the run lists it.
+ */
+export function testIf(runs: boolean, why: string, { serial = false } = {}) {
+  const register = serial ? test.serial : test
+  return (title: string, impl: (t: ExecutionContext) => void | Promise<void>): void => {
+    if (runs) register(title, impl)
+    else register.skip(`${title} (skipped on ${process.platform}: ${why})`, impl)
+  }
+}
+
+/**
+ * Asserts that a flag option (SO_KEEPALIVE, TCP_NODELAY, ...) set to 1 reads back as set: as 1
+ * on Linux; the BSD kernels (macOS, FreeBSD) answer with the option's own flag bit (SO_KEEPALIVE
+ * 8, TCP_NODELAY 4), so there as any number but 0.
+ */
+export function isSet(t: ExecutionContext, value: unknown, message?: string): void {
+  if (LINUX) t.is(value, 1, message)
+  else t.true(typeof value === 'number' && value !== 0, `${message ?? 'set'}: read back ${String(value)}`)
+}
 
 /** Both ends of a pipe, non-blocking; `close()` (or `using`) closes both. */
 export interface Pipe extends Disposable {
@@ -34,33 +64,6 @@ export function pipe(): Pipe {
   const p = fifo()
   fs.rmSync(path.dirname(p.path), { recursive: true })
   return p
-}
-
-/** How many fds this process has open; only those whose /proc link is `link` (or matches it), if given. */
-export function fdCount(link?: string | RegExp): number {
-  const fds = fs.readdirSync('/proc/self/fd')
-  if (link === undefined) return fds.length
-  const matches = (target: string) => (typeof link === 'string' ? target === link : link.test(target))
-  return fds.filter((fd) => {
-    const target = readlink(`/proc/self/fd/${fd}`)
-    return target !== undefined && matches(target)
-  }).length
-}
-
-function readlink(file: string): string | undefined {
-  try {
-    return fs.readlinkSync(file)
-  } catch {
-    return undefined // closed since the directory was listed
-  }
-}
-
-/** An fd number far above the ones in use that is not open. */
-export function unusedFd(): number {
-  const open = new Set(fs.readdirSync('/proc/self/fd').map(Number))
-  let fd = 9000
-  while (open.has(fd)) fd++
-  return fd
 }
 
 /** A child process that writes to the socket it was handed (see `writeLater`). */

@@ -2,7 +2,6 @@
 import type { ExecutionContext } from 'ava'
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync, readdirSync } from 'node:fs'
 import net from 'node:net'
 import { promisify } from 'node:util'
 
@@ -10,15 +9,6 @@ const run = promisify(execFile)
 
 /** Resolves after `ms` milliseconds. */
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** User + system CPU time of a process, in clock ticks: fields 14 and 15 of /proc/PID/stat. */
-export const cpuTicks = (pid: number) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-  return Number(fields[11]) + Number(fields[12])
-}
-
-/** How many fds the process `pid` has open (helpers.ts's `fdCount` counts this process's own). */
-export const fdCountOf = (pid: number) => readdirSync(`/proc/${pid}/fd`).length
 
 /** Rejects with `what` if `promise` has not settled within `ms`. */
 export function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {

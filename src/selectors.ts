@@ -188,11 +188,14 @@ export abstract class BaseSelector<T = unknown> implements Disposable {
   }
 }
 
-/** A selector on epoll: O(ready) per select. The default on Linux. */
+/**
+ * A selector on fdpoll's Epoll: O(ready) per select. The default wherever fdpoll runs: epoll on
+ * Linux, kqueue through the mio backend on macOS and FreeBSD.
+ */
 export class EpollSelector<T = unknown> extends BaseSelector<T> {
   readonly #epoll = new Epoll()
 
-  /** The epoll fd (so this selector can itself be watched). */
+  /** The Epoll's fd, an epoll or (mio backend) kqueue fd, so that this selector can itself be watched. */
   fileno(): number {
     return this.#epoll.fileno()
   }
@@ -273,7 +276,7 @@ export class SelectSelector<T = unknown> extends BaseSelector<T> {
   }
 }
 
-/** The best selector for this platform: EpollSelector on Linux. */
+/** The best selector for this platform: EpollSelector on every platform fdpoll runs on. */
 export const DefaultSelector = EpollSelector
 
 /** ValueError unless `events` is a non-empty combination of EVENT_READ and EVENT_WRITE. */
