@@ -143,11 +143,13 @@ for (const mode of MODES) {
     const [a, b] = pair(t)
     const [c, d] = pair(t)
     const calls: [unknown, number, string][] = []
+    const stopAfterBoth = () => calls.length === 2 && loop.stop()
     b.send(Buffer.from('hi'))
     b.close()
     loop.addHandler(a, (sock, events) => {
       calls.push([sock, events, sock.recv(10).toString()])
       loop.removeHandler(sock)
+      stopAfterBoth()
     }, IOLoop.READ)
     // A plain fd is handed back as the number it was registered with.
     const fd = c.fileno()
@@ -155,8 +157,8 @@ for (const mode of MODES) {
     loop.addHandler(fd, (got, events) => {
       calls.push([got, events, c.recv(10).toString()])
       loop.removeHandler(got)
+      stopAfterBoth()
     }, IOLoop.READ)
-    loop.callLater(0.1, () => loop.stop())
     await run(loop, mode)
     t.is(calls.length, 2)
     const [sockCall] = calls.filter(([got]) => got === a)
@@ -530,6 +532,10 @@ for (const mode of MODES) {
     const errors: unknown[] = []
     loop.onError = (e) => errors.push(e)
     let thrown: unknown
+    // Once the handler and the callback have both thrown, a callback stops the loop: it runs
+    // after the loop has dealt with both errors.
+    let pending = 2
+    const settled = () => --pending === 0 && loop.addCallback(() => loop.stop())
     loop.addHandler(a, () => {
       loop.removeHandler(a)
       try {
@@ -537,13 +543,15 @@ for (const mode of MODES) {
       } catch (e) {
         thrown = e
         throw e
+      } finally {
+        settled()
       }
     }, IOLoop.WRITE)
     const reset = new ConnectionResetError(errno.ECONNRESET, 'recv')
     loop.addCallback(() => {
+      settled()
       throw reset
     })
-    loop.callLater(0.05, () => loop.stop())
     await run(loop, mode)
     t.true(thrown instanceof BrokenPipeError, `the handler threw ${thrown}`)
     t.is((thrown as BrokenPipeError).code, 'EPIPE')
