@@ -4,12 +4,14 @@
  * `keys` (fd -> { sock, callback }) plays the part of SelectorKey, and the loop calls
  * `callback(sock, mask)` for each ready fd, as `key.data(key.fileobj, mask)` does in Python.
  * Run: `node --import tsx examples/echo-upper.ts` (PORT=8088), then e.g. `nc 127.0.0.1 8088`.
- * Two additions to the original: connections are non-blocking (as in the Python docs' version
- * of this server), so a client that does not read cannot stall the others — its sendall throws
- * BlockingIOError and, like any error, drops it; and the reply goes out with sendall, not send.
+ * What the original lacks, as in examples/echo-selectors.ts: a failed accept (ECONNABORTED, or
+ * EMFILE, for which fdpoll has turned the client away) loses that client alone; connections are
+ * non-blocking (as in the Python docs' version of this server), so a client that does not read
+ * cannot stall the others — its sendall throws BlockingIOError and, like any error, drops it;
+ * and the reply goes out with sendall, not send.
  */
 import {
-  AF_INET, EPOLLIN, Epoll, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, Socket,
+  AF_INET, EPOLLIN, Epoll, OSError, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, Socket,
 } from 'fdpoll'
 
 type Callback = (sock: Socket, mask: number) => void
@@ -35,7 +37,13 @@ function upper(data: Buffer): Buffer {
 }
 
 function accept(server: Socket, _mask: number): void {
-  const [conn] = server.accept()
+  let conn: Socket
+  try {
+    [conn] = server.accept()
+  } catch (e) {
+    if (e instanceof OSError) return // not in the original
+    throw e
+  }
   conn.setblocking(false)
   register(conn, read)
 }

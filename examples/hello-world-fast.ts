@@ -148,6 +148,10 @@ function queue(fd: number, data: Buffer): void {
   unsent.set(fd, Buffer.concat([unsent.get(fd)!, data]))
 }
 
+/**
+ * Accepts until accept() fails: EAGAIN, or EMFILE, for which fastpath.accept has closed every
+ * pending connection already (so the level-triggered listener does not stay ready and spin).
+ */
 function acceptAll(): void {
   for (let fd = fastpath.accept(listener); fd >= 0; fd = fastpath.accept(listener)) {
     setNoDelay(fd)

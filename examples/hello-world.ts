@@ -2,11 +2,16 @@
  * The classic level-triggered epoll "Hello, world!" HTTP server, line for line as the Python
  * select.epoll version in the "How To Use Linux epoll with Python" tutorial reads.
  * Run: `npm start` (PORT=8080).
- * One addition to the original: a client that hangs up before its request is complete is
- * closed, instead of being reported readable forever.
+ * What the original lacks, so that no client can stop the server or keep an fd: a client that
+ * hangs up before its request is complete is closed, instead of being reported readable
+ * forever; a request past MAX_REQUEST is refused; and one connection's failure (ECONNRESET,
+ * EPIPE, ENOTCONN from shutdown() once the peer has reset, ...) closes that connection alone,
+ * as a failed accept (ECONNABORTED, or EMFILE, for which fdpoll has turned the client away)
+ * loses that client alone.
  */
 import {
-  AF_INET, EPOLLHUP, EPOLLIN, EPOLLOUT, Epoll, SHUT_RDWR, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, Socket,
+  AF_INET, EPOLLHUP, EPOLLIN, EPOLLOUT, Epoll, OSError, SHUT_RDWR, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR,
+  Socket,
 } from 'fdpoll'
 
 const EOL1 = Buffer.from('\n\n')
@@ -14,6 +19,8 @@ const EOL2 = Buffer.from('\n\r\n')
 let response = 'HTTP/1.0 200 OK\r\nDate: Mon, 1 Jan 1996 01:01:01 GMT\r\n'
 response += 'Content-Type: text/plain\r\nContent-Length: 13\r\n\r\n'
 response += 'Hello, world!'
+/** Not in the original: the most a request may take (16 KiB, as Node's http takes of headers). */
+const MAX_REQUEST = 16 * 1024
 
 const serversocket = new Socket(AF_INET, SOCK_STREAM)
 serversocket.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
@@ -28,40 +35,49 @@ try {
   const connections = new Map<number, Socket>()
   const requests = new Map<number, Buffer>()
   const responses = new Map<number, Buffer>()
+  const hangUp = (fileno: number) => {
+    epoll.unregister(fileno)
+    connections.get(fileno)!.close()
+    connections.delete(fileno)
+    requests.delete(fileno)
+    responses.delete(fileno)
+  }
   while (true) {
     const events = epoll.poll(1)
     for (const [fileno, event] of events) {
-      if (fileno === serversocket.fileno()) {
-        const [connection] = serversocket.accept()
-        connection.setblocking(false)
-        epoll.register(connection.fileno(), EPOLLIN)
-        connections.set(connection.fileno(), connection)
-        requests.set(connection.fileno(), Buffer.alloc(0))
-        responses.set(connection.fileno(), Buffer.from(response))
-      } else if (event & EPOLLIN) {
-        const data = connections.get(fileno)!.recv(1024)
-        if (data.length === 0) {
-          epoll.unregister(fileno)
-          connections.get(fileno)!.close()
-          connections.delete(fileno)
-          continue
+      try {
+        if (fileno === serversocket.fileno()) {
+          const [connection] = serversocket.accept()
+          connection.setblocking(false)
+          epoll.register(connection.fileno(), EPOLLIN)
+          connections.set(connection.fileno(), connection)
+          requests.set(connection.fileno(), Buffer.alloc(0))
+          responses.set(connection.fileno(), Buffer.from(response))
+        } else if (event & EPOLLIN) {
+          const data = connections.get(fileno)!.recv(1024)
+          requests.set(fileno, Buffer.concat([requests.get(fileno)!, data]))
+          if (data.length === 0 || requests.get(fileno)!.length > MAX_REQUEST) { // not in the original
+            hangUp(fileno)
+            continue
+          }
+          if (requests.get(fileno)!.includes(EOL1) || requests.get(fileno)!.includes(EOL2)) {
+            epoll.modify(fileno, EPOLLOUT)
+            console.log('-'.repeat(40) + '\n' + requests.get(fileno)!.toString().slice(0, -2))
+          }
+        } else if (event & EPOLLOUT) {
+          const byteswritten = connections.get(fileno)!.send(responses.get(fileno)!)
+          responses.set(fileno, responses.get(fileno)!.subarray(byteswritten))
+          if (responses.get(fileno)!.length === 0) {
+            epoll.modify(fileno, 0)
+            connections.get(fileno)!.shutdown(SHUT_RDWR)
+          }
+        } else if (event & EPOLLHUP) {
+          hangUp(fileno)
         }
-        requests.set(fileno, Buffer.concat([requests.get(fileno)!, data]))
-        if (requests.get(fileno)!.includes(EOL1) || requests.get(fileno)!.includes(EOL2)) {
-          epoll.modify(fileno, EPOLLOUT)
-          console.log('-'.repeat(40) + '\n' + requests.get(fileno)!.toString().slice(0, -2))
-        }
-      } else if (event & EPOLLOUT) {
-        const byteswritten = connections.get(fileno)!.send(responses.get(fileno)!)
-        responses.set(fileno, responses.get(fileno)!.subarray(byteswritten))
-        if (responses.get(fileno)!.length === 0) {
-          epoll.modify(fileno, 0)
-          connections.get(fileno)!.shutdown(SHUT_RDWR)
-        }
-      } else if (event & EPOLLHUP) {
-        epoll.unregister(fileno)
-        connections.get(fileno)!.close()
-        connections.delete(fileno)
+      } catch (e) {
+        // Not in the original: an OS error loses one client, never the server.
+        if (!(e instanceof OSError)) throw e
+        if (fileno !== serversocket.fileno()) hangUp(fileno)
       }
     }
   }

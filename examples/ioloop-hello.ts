@@ -8,47 +8,44 @@ import http from 'node:http'
 import { IOLoop, type Socket, createServer } from 'fdpoll'
 
 const RESPONSE = Buffer.from('HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!')
+/** The most a request may take (16 KiB, as Node's http takes of headers): a larger one is refused. */
+const MAX_REQUEST = 16 * 1024
 const loop = new IOLoop()
 const server = createServer(['0.0.0.0', Number(process.env.PORT ?? 8080)])
 server.setblocking(false)
 const port = server.getsockname()[1]
 
-/** Per connection: the request so far, then the response still to send. */
-const requests = new Map<Socket, Buffer>()
-const responses = new Map<Socket, Buffer>()
-
-function onConnection(conn: Socket, events: number): void {
-  if (events & IOLoop.READ) {
-    const data = conn.recv(1024)
-    if (data.length === 0) return hangUp(conn)
-    const request = Buffer.concat([requests.get(conn)!, data])
-    requests.set(conn, request)
-    if (request.includes('\r\n\r\n') || request.includes('\n\n')) {
-      responses.set(conn, RESPONSE)
-      loop.updateHandler(conn, IOLoop.WRITE)
-    }
-  } else if (events & IOLoop.WRITE) {
-    const rest = responses.get(conn)!.subarray(conn.send(responses.get(conn)!))
-    responses.set(conn, rest)
-    if (rest.length === 0) hangUp(conn)
-  } else {
-    hangUp(conn)
+/**
+ * Serves one connection: reads a request, sends the response, closes. Its state lives in this
+ * closure, so nothing outlives the connection. A client that resets makes recv or send throw
+ * (ECONNRESET, EPIPE): the IOLoop then closes the connection and removes its handler itself.
+ */
+function serve(conn: Socket): void {
+  let request = Buffer.alloc(0)
+  let response = RESPONSE
+  const hangUp = () => {
+    loop.removeHandler(conn)
+    conn.close()
   }
-}
-
-function hangUp(conn: Socket): void {
-  loop.removeHandler(conn)
-  requests.delete(conn)
-  responses.delete(conn)
-  conn.close()
-}
-
-loop.addHandler(server, () => {
-  const [conn] = server.accept()
   conn.setblocking(false)
-  requests.set(conn, Buffer.alloc(0))
-  loop.addHandler(conn, onConnection, IOLoop.READ)
-}, IOLoop.READ)
+  loop.addHandler(conn, (_conn, events) => {
+    if (events & IOLoop.READ) {
+      const data = conn.recv(1024)
+      request = Buffer.concat([request, data])
+      if (data.length === 0 || request.length > MAX_REQUEST) hangUp() // gone, or asking too much
+      else if (request.includes('\r\n\r\n') || request.includes('\n\n')) loop.updateHandler(conn, IOLoop.WRITE)
+    } else if (events & IOLoop.WRITE) {
+      response = response.subarray(conn.send(response))
+      if (response.length === 0) hangUp()
+    } else {
+      hangUp()
+    }
+  }, IOLoop.READ)
+}
+
+// accept() errors (ECONNABORTED; EMFILE, for which fdpoll has turned the client away) go to
+// loop.onError, which logs them, and the loop goes on.
+loop.addHandler(server, () => serve(server.accept()[0]), IOLoop.READ)
 console.log(`Serving on http://127.0.0.1:${port}/`)
 
 // Node is not blocked: a timer ticks and an HTTP client in this process gets served.

@@ -6,14 +6,20 @@
  * them on GC. Arguments are converted, not checked: pass what the signatures say.
  */
 import binding = require('./native.js')
+import { refuseAll } from './spare.js'
 
 // Bound once as plain constants: a named import of the CommonJS binding costs a getter call
 // per use once bundled.
 const { epollPollRecv, fdClose, socketAcceptFd, socketRecv, socketSend, socketSendMany } = binding
 
-/** Accepts a connection on listening socket `fd`: a new non-blocking, close-on-exec fd, or -errno. */
+/**
+ * Accepts a connection on listening socket `fd`: a new non-blocking, close-on-exec fd, or
+ * -errno. On -EMFILE or -ENFILE every pending connection has been closed, as `Socket.accept`
+ * does, so a level-triggered listener is not ready again until a new one comes.
+ */
 function accept(fd: number): number {
-  return socketAcceptFd(fd)
+  const conn = socketAcceptFd(fd)
+  return conn >= 0 ? conn : refuseAll(fd, conn)
 }
 
 /** Receives into `buf`: the byte count (0 at end of stream), or -errno. */

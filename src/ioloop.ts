@@ -4,15 +4,18 @@
  * callbacks are pending, else until the next deadline, at most an hour) and dispatches them.
  * ERROR (EPOLLERR | EPOLLHUP) is always watched; events for fds removed earlier in the same
  * batch are dropped; an exception in a handler or callback goes to `onError` and the loop
- * keeps going. `start()` runs on Node's own loop (readiness through `Epoll.watch`, timeouts
- * through Node timers); `runSync()` blocks in `poll()`, for scripts and worker threads.
+ * keeps going. Two kinds are no error: EPIPE from a callback is ignored, as in Tornado; and a
+ * handler's connection whose peer is gone (ECONNRESET, EPIPE, ... see `peerGone`) is closed
+ * with its handler removed, as Tornado's IOStream closes its stream. `start()` runs on Node's
+ * own loop (readiness through `Epoll.watch`, timeouts through Node timers); `runSync()` blocks
+ * in `poll()`, for scripts and worker threads.
  */
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads'
 import binding = require('./native.js')
 import { fileno } from './args.js'
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT } from './constants.js'
 import { Epoll, type FileLike } from './epoll.js'
-import { OSError, RuntimeError, osError } from './errors.js'
+import { ConnectionError, OSError, RuntimeError, osError } from './errors.js'
 import { type Timeout, TimeoutQueue } from './timeouts.js'
 
 // Bound once as plain constants: a named import of the CommonJS binding costs a getter call
@@ -83,7 +86,12 @@ export class IOLoop implements Disposable {
     return performance.now() / 1000
   }
 
-  /** Calls `handler(fileobj, events)` when `fileobj` has any of `events` (ERROR always). */
+  /**
+   * Calls `handler(fileobj, events)` when `fileobj` has any of `events` (ERROR always). If the
+   * handler throws a ConnectionError (ECONNRESET, EPIPE, ...) or ENOTCONN, other than from
+   * accept(), the connection is gone: the loop removes the handler and closes `fileobj` (an fd,
+   * or an object with `close()`), so that a handler need not catch them to free the fd.
+   */
   addHandler<F extends FileLike>(fileobj: F, handler: Handler<F>, events: number): void {
     const fd = fileno(fileobj)
     this.#epoll.register(fd, events | IOLoop.ERROR)
@@ -238,7 +246,7 @@ export class IOLoop implements Disposable {
       if (fd === this.#waker) this.#receiveRemote()
       else {
         const entry = this.#handlers.get(fd)
-        if (entry !== undefined) this.#run(() => entry[1](entry[0], mask))
+        if (entry !== undefined) this.#run(() => entry[1](entry[0], mask), () => this.#drop(fd, entry))
       }
     }
   }
@@ -268,10 +276,12 @@ export class IOLoop implements Disposable {
     else if (this.#timeouts.nextDeadline() !== undefined) this.#timer = setTimeout(turn, Math.ceil(wait * 1000))
   }
 
-  #run(fn: () => void): void {
+  /** Runs `fn`; an exception goes to `onError`, but `gone()` handles a gone peer's, when given. */
+  #run(fn: () => void, gone?: () => void): void {
     try {
       fn()
     } catch (e) {
+      if (gone !== undefined && peerGone(e)) return gone()
       if (e instanceof OSError && e.code === 'EPIPE') return // the client went away: not an error
       try {
         this.onError(e)
@@ -279,6 +289,14 @@ export class IOLoop implements Disposable {
         console.error('fdpoll IOLoop: onError threw', hookError)
       }
     }
+  }
+
+  /** Removes the handler `entry` of `fd` and closes its fileobj, unless the handler has been replaced or removed. */
+  #drop(fd: number, entry: [FileLike, Handler<any>]): void {
+    if (this.#handlers.get(fd) !== entry) return // removed by the handler: what is left is its owner's
+    this.removeHandler(entry[0])
+    const closable = entry[0] as { close?: () => void }
+    this.#run(() => (typeof closable.close === 'function' ? closable.close() : fdClose(fd)))
   }
 
   #fdOf(fileobj: FileLike): number | undefined {
@@ -289,6 +307,16 @@ export class IOLoop implements Disposable {
       return undefined
     }
   }
+}
+
+/**
+ * Whether `error` says that a connection's peer is gone: a ConnectionError (EPIPE, ESHUTDOWN,
+ * ECONNRESET, ECONNABORTED, ECONNREFUSED) or ENOTCONN, except from accept(), where it concerns a
+ * connection not yet accepted, not the listener.
+ */
+function peerGone(error: unknown): boolean {
+  if (!(error instanceof OSError) || error.syscall === 'accept') return false
+  return error instanceof ConnectionError || error.code === 'ENOTCONN'
 }
 
 /** The other-thread side of `IOLoop.remote()`. */

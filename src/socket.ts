@@ -11,6 +11,7 @@ import {
 } from './constants.js'
 import { OSError, errno, hostNotFound, osError } from './errors.js'
 import { own, release } from './owner.js'
+import { holdSpare, refuseAll } from './spare.js'
 
 // Bound once as plain constants: a named import of the CommonJS binding costs a getter call
 // per use once bundled.
@@ -109,15 +110,25 @@ export class Socket implements Disposable {
     this.#withAddress(address, 'bind', socketBind)
   }
 
-  /** Listens with `backlog` pending connections (default 128, as Python). */
+  /**
+   * Listens with `backlog` pending connections (default 128, as Python). The first listen also
+   * sets aside the spare fd that `accept` needs once the process is out of fds.
+   */
   listen(backlog = DEFAULT_BACKLOG): void {
     check(socketListen(this.#open(), Math.max(0, integer(backlog, 'backlog'))), 'listen')
+    holdSpare()
   }
 
-  /** Accepts a connection: `[conn, address]`; the new socket is blocking, as in Python. */
+  /**
+   * Accepts a connection: `[conn, address]`; the new socket is blocking, as in Python. Out of
+   * fds (EMFILE, ENFILE), it first closes every pending connection (through a spare fd), so that
+   * the listener does not stay ready while no fd is free, then throws: a server catches the
+   * OSError, as it does ECONNABORTED, and goes on.
+   */
   accept(): [Socket, Address] {
-    const accepted = socketAccept(this.#open(), false)
-    if (typeof accepted === 'number') throw osError(-accepted, 'accept')
+    const fd = this.#open()
+    const accepted = socketAccept(fd, false)
+    if (typeof accepted === 'number') throw osError(-refuseAll(fd, accepted), 'accept')
     return [new Socket(this.family, this.type, this.proto, accepted.fd), fromNative(accepted.address)]
   }
 
