@@ -10,7 +10,7 @@ import { once } from 'node:events'
 import net from 'node:net'
 
 import { openFds } from './inspect.js'
-import { connect, python, until, within } from './servers.js'
+import { connect, listening, python, until, within } from './servers.js'
 
 /**
  * How an example server talks: 'http' answers one HTTP request and closes (hello-world,
@@ -311,9 +311,6 @@ export async function launch(file: string, address: RegExp, { nofile }: { nofile
     ? [node[0], node.slice(1)]
     : ['sh', ['-c', 'ulimit -n "$0" && exec "$@"', String(nofile), ...node]]
   const child = spawn(command, args, { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  const lines = () => stdout.split('\n').slice(0, -1)
   const alive = () => child.exitCode === null && child.signalCode === null
   const exited = once(child, 'exit')
   const stop = async () => {
@@ -323,20 +320,8 @@ export async function launch(file: string, address: RegExp, { nofile }: { nofile
     await exited
     clearTimeout(timer)
   }
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
   try {
-    const port = await within(10_000, `${file} printing its address`, new Promise<number>((resolve, reject) => {
-      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-        stdout += chunk
-        const [first] = lines()
-        if (first === undefined) return
-        const match = address.exec(first)
-        if (match) resolve(Number(match[1]))
-        else reject(new Error(`unexpected first line from ${file}: ${first}`))
-      })
-      child.on('exit', (code, signal) => reject(new Error(`${file} exited (${code ?? signal}) before listening: ${stderr}`)))
-    }))
-    return { process: child, port, lines, stderr: () => stderr, alive, stop }
+    return { ...(await listening(child, file, address)), alive, stop }
   } catch (e) {
     await stop()
     throw e

@@ -66,22 +66,32 @@ export async function start(
     await exited
     clearTimeout(timer)
   })
+  const server = await listening(child, example, address)
+  t.true(server.port > 0 && server.port < 65536, `port ${server.port}`)
+  return server
+}
+
+/**
+ * Collects the output of server process `child` (named `name` in errors) and resolves once its
+ * first stdout line matches `address`, whose group 1 is the port; rejects if that line does not
+ * match or the process exits first.
+ */
+export async function listening(child: ChildProcess, name: string, address: RegExp): Promise<Server> {
   let stdout = ''
   let stderr = ''
   const lines = () => stdout.split('\n').slice(0, -1)
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-  const port = await within(10_000, `${example} printing its address`, new Promise<number>((resolve, reject) => {
+  const port = await within(10_000, `${name} printing its address`, new Promise<number>((resolve, reject) => {
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk
       const [first] = lines()
       if (first === undefined) return
       const match = address.exec(first)
       if (match) resolve(Number(match[1]))
-      else reject(new Error(`unexpected first line from ${example}: ${first}`))
+      else reject(new Error(`unexpected first line from ${name}: ${first}`))
     })
-    child.on('exit', (code, signal) => reject(new Error(`${example} exited (${code ?? signal}) before listening: ${stderr}`)))
+    child.on('exit', (code, signal) => reject(new Error(`${name} exited (${code ?? signal}) before listening: ${stderr}`)))
   }))
-  t.true(port > 0 && port < 65536, `port ${port}`)
   return { process: child, port, lines, stderr: () => stderr }
 }
 
