@@ -134,6 +134,9 @@ for (const { file, kind, settled } of EXAMPLES) {
     t.log(`${fds} fds held, ${(share * 100).toFixed(0)}% of a core, ${turnedAway} of ${clients.length} clients turned away`)
     t.true(turnedAway >= 40, `of ${clients.length} clients, ${turnedAway} turned away: the others are held or left waiting`)
     clients.forEach((sock) => sock.destroy())
+    // Until the server has seen those clients go, it is still out of fds and rightly turns a new
+    // client away: wait for their fds to be freed, then ask for service.
+    await until(5000, 'the server freeing the clients\' fds', () => countFds(pid).sockets === baseline.sockets)
     await stillServing(t, server, kind, baseline)
     await server.stop()
   })
