@@ -15,5 +15,8 @@ pub use bits::READ_EVENTS;
 pub use poller::{support, Events, Poller, Support, BACKEND, MAX_EVENTS_PER_POLL};
 pub use waker::{wait_readable, Waker, Woken};
 pub use sys::close;
+/// The WebAssembly build's table of virtual fds, which the host drives.
+#[cfg(target_family = "wasm")]
+pub use sys::memory;
 /// libuv's poll handle, for readiness on the host's (Node's) own event loop.
 pub use sys::uv::UvPoll;

@@ -27,9 +27,9 @@
 mod epoll;
 #[cfg(all(target_os = "linux", not(feature = "mio")))]
 pub(crate) type Active = epoll::Epoll;
-#[cfg(any(feature = "mio", not(target_os = "linux")))]
+#[cfg(all(unix, any(feature = "mio", not(target_os = "linux"))))]
 mod mio;
-#[cfg(any(feature = "mio", not(target_os = "linux")))]
+#[cfg(all(unix, any(feature = "mio", not(target_os = "linux"))))]
 pub(crate) type Active = mio::Mio;
 #[cfg(target_os = "linux")]
 pub mod eventfd;
@@ -46,6 +46,11 @@ pub mod uv;
 #[cfg(test)]
 pub(crate) mod testing;
 
+#[cfg(any(test, target_family = "wasm"))]
+pub mod memory;
+#[cfg(target_family = "wasm")]
+pub(crate) type Active = memory::InMemory;
+
 use std::fmt::Debug;
 use std::io;
 use std::os::fd::RawFd;
@@ -53,7 +58,7 @@ use std::os::fd::RawFd;
 /// What every poller backend provides (see the module documentation). Associated functions
 /// only: a poller is its fd number, so calls cost no lookup where the OS itself takes fds.
 pub(crate) trait Backend {
-    /// `"epoll"` or `"mio"`.
+    /// `"epoll"`, `"mio"` or `"wasm"`.
     const NAME: &'static str;
     /// One ready fd as `wait` stores it.
     type RawEvent: Debug;
