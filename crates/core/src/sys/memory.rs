@@ -4,22 +4,23 @@
 //! (`memory_vs_epoll.rs`).
 //!
 //! # Virtual fds
-//! [`Memory`] numbers its fds itself, lowest free number first as POSIX does: plain fds (what
+//! [`Memory`] numbers its fds itself, lowest free number first as POSIX does, from 3 (0, 1 and 2
+//! are the standard streams, not open here): plain fds (what
 //! the host's sockets and wakers are here), files (never pollable: EPERM) and epoll instances.
 //! A plain fd's readiness is a set of epoll bits that only the host changes:
-//! [`Memory::set_readiness`] replaces it (a rising bit is a readiness edge) and
-//! [`Memory::notify`] says that an event happened again without a change of state, as a
-//! socket's wait queue is woken for each segment that arrives while data is already waiting. An
+//! [`Memory::set_readiness`] replaces it (a rising bit is a readiness edge), and
+//! [`Memory::notify`] also says that an event happened even if no bit rose, as a socket's wait
+//! queue is woken for each segment that arrives while data is already waiting. An
 //! epoll instance is readable while it has events to report, and may itself be registered in
 //! another epoll instance.
 //!
 //! # Linux's rules, as `fs/eventpoll.c` has them
 //! Each registration (an epoll's *item*) keeps its mask with EPOLLERR and EPOLLHUP added, and
 //! sits at most once on its epoll's ready list.
-//! - A wakeup of an fd (a rising bit, or `notify`) with *key* `k` queues each item of the fd at
-//!   the end of its ready list if `k` shares a bit with its mask (key 0 wakes every item), unless
-//!   the item is disarmed; then the item's epoll wakes one parked waiter and, as an fd itself,
-//!   wakes its own watchers with EPOLLIN.
+//! - A wakeup of an fd with *key* `k` (the bits that rose, and `notify`'s key) queues each item
+//!   of the fd at the end of its ready list if `k` shares a bit with its mask, unless the item is
+//!   disarmed; then the item's epoll wakes one parked waiter and, as an fd itself, wakes its own
+//!   watchers with EPOLLIN. [`WAKE_ALL`] as the key is the kernel's key-less `wake_up_all`.
 //! - `wait` walks the ready list from the front and reports each item's current readiness & mask
 //!   (one entry per fd, at most `max`), and drops the items with nothing to report. A reported
 //!   level-triggered item goes back to the end of the list, so fds that stay ready take turns
@@ -40,8 +41,9 @@
 //!   for an epoll target.
 //! - `epoll_ctl` errors, in the kernel's order: EBADF (either fd not open), EPERM (a file),
 //!   EINVAL (`fd` is `epfd`, `epfd` is no epoll, the exclusive rules), ELOOP (adding an epoll
-//!   would close a cycle or nest epolls more than 4 deep, counting up from `epfd` and down from
-//!   `fd` as Linux 6.18 does), EEXIST, ENOENT. `wait`: EINVAL for `max` 0, then EBADF, EINVAL.
+//!   would close a cycle, or make a chain of more than 4 epolls in epolls, counted through
+//!   `epfd` up and `fd` down as Linux 6.18 does), EEXIST, ENOENT. `wait`: EINVAL for `max` 0,
+//!   then EBADF, EINVAL.
 //! - Closing an fd removes it from every interest list; closing an epoll frees its items.
 //!
 //! # Waiting, which the host does
@@ -72,6 +74,11 @@ const PRIVATE: u32 = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE;
 const EXCLUSIVE_OK: u32 = EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLWAKEUP | EPOLLET | EPOLLEXCLUSIVE;
 /// Linux's `EP_MAX_NESTS`: the longest chain of epolls in epolls.
 const MAX_NESTS: usize = 4;
+/// The key of a wakeup for every watcher whatever its mask, exclusive ones included: the
+/// kernel's key-less `wake_up_all`, which a socket's shutdown or its peer's close sends.
+pub const WAKE_ALL: u32 = !0;
+/// The lowest number given: 0, 1 and 2 stay the host's standard streams, never open here.
+const FIRST_FD: usize = 3;
 /// What a file always polls as.
 const FILE_READINESS: u32 = EPOLLIN | EPOLLOUT | EPOLLRDNORM | EPOLLWRNORM;
 
@@ -143,6 +150,9 @@ impl Memory {
     }
 
     fn insert(&mut self, kind: Kind) -> RawFd {
+        if self.fds.is_empty() {
+            self.fds.resize_with(FIRST_FD, || None);
+        }
         let entry = Some(Entry { kind, watchers: Vec::new() });
         let slot = match self.free.pop_first() {
             Some(slot) => {
@@ -194,28 +204,25 @@ impl Memory {
         }
     }
 
-    /// Replaces the readiness of the plain fd `fd`; the bits that rise wake its watchers with
-    /// them as the key. EBADF if not open, EINVAL for an epoll (its readiness is its own).
+    /// Replaces the readiness of the plain fd `fd`; the bits that rise, if any, wake its watchers
+    /// (one wakeup, with them as the key). EBADF if not open, EINVAL for an epoll (its readiness
+    /// is its own).
     pub fn set_readiness(&mut self, fd: RawFd, readiness: u32) -> io::Result<()> {
+        self.notify(fd, readiness, 0)
+    }
+
+    /// An event happened on the plain fd `fd`: its readiness becomes `readiness`, and one wakeup
+    /// goes to its watchers with `key` and the bits that rose as its key, even if none rose (more
+    /// data arrived, room to write came back). A key of 0 with no rising bit wakes no one.
+    pub fn notify(&mut self, fd: RawFd, readiness: u32, key: u32) -> io::Result<()> {
         let Kind::Plain { readiness: current, .. } = &mut self.entry(fd)?.kind else {
             return Err(error(libc::EINVAL));
         };
-        let risen = readiness & !PRIVATE & !*current;
+        let key = key | (readiness & !PRIVATE & !*current);
         *current = readiness & !PRIVATE;
-        if risen != 0 {
-            self.wake(fd, risen);
+        if key != 0 {
+            self.wake(fd, key);
         }
-        Ok(())
-    }
-
-    /// An event of `key` happened on the plain fd `fd` (more data arrived; room to write came
-    /// back) without changing its readiness: its watchers wake as for a new edge. Key 0 wakes
-    /// every watcher whatever its mask, as a key-less kernel wakeup does (a shutdown, a close).
-    pub fn notify(&mut self, fd: RawFd, key: u32) -> io::Result<()> {
-        if !matches!(self.entry(fd)?.kind, Kind::Plain { .. }) {
-            return Err(error(libc::EINVAL));
-        }
-        self.wake(fd, key);
         Ok(())
     }
 
@@ -223,11 +230,7 @@ impl Memory {
     /// EPOLLRDNORM rise, and its watchers wake even if they were set.
     pub fn wake_waker(&mut self, fd: RawFd) -> io::Result<()> {
         let readiness = self.readiness(fd)?;
-        self.set_readiness(fd, readiness | EPOLLIN | EPOLLRDNORM)?;
-        if readiness & EPOLLIN != 0 {
-            self.notify(fd, EPOLLIN | EPOLLRDNORM)?;
-        }
-        Ok(())
+        self.notify(fd, readiness | EPOLLIN | EPOLLRDNORM, EPOLLIN | EPOLLRDNORM)
     }
 
     /// Makes the waker `fd` unreadable again.
@@ -267,21 +270,33 @@ impl Memory {
         self.readiness(fd).unwrap_or(0) & mask
     }
 
-    /// Wakes the watchers of `fd` with `key`, in the order of Linux's wait queue; a key-less
-    /// wakeup (0) is the kernel's `wake_up_all` and does not stop at an exclusive one.
+    /// Wakes the watchers of `fd` with `key`, in the order of Linux's wait queue; [`WAKE_ALL`]
+    /// does not stop at an exclusive one.
     fn wake(&mut self, fd: RawFd, key: u32) {
-        let Ok(entry) = self.entry(fd) else { return };
-        let watchers = entry.watchers.clone();
-        let exclusive: Vec<bool> =
-            watchers.iter().map(|&ep| self.instance(ep).map_or(false, |i| i.item(fd).mask & EPOLLEXCLUSIVE != 0)).collect();
-        for (&epfd, _) in watchers.iter().zip(&exclusive).rev().filter(|(_, &x)| !x) {
-            self.callback(epfd, fd, key);
+        // No callback changes an interest list, so the watchers stay as they are meanwhile.
+        let count = self.entry(fd).map_or(0, |entry| entry.watchers.len());
+        for i in (0..count).rev() {
+            let epfd = self.watcher(fd, i);
+            if !self.exclusive(epfd, fd) {
+                self.callback(epfd, fd, key);
+            }
         }
-        for (&epfd, _) in watchers.iter().zip(&exclusive).filter(|(_, &x)| x) {
-            if self.callback(epfd, fd, key) && key != 0 {
+        for i in 0..count {
+            let epfd = self.watcher(fd, i);
+            if self.exclusive(epfd, fd) && self.callback(epfd, fd, key) && key != WAKE_ALL {
                 break;
             }
         }
+    }
+
+    /// The `i`th epoll watching `fd`, oldest first.
+    fn watcher(&mut self, fd: RawFd, i: usize) -> RawFd {
+        self.entry(fd).expect("a watched fd is open").watchers[i]
+    }
+
+    /// Whether the item of `fd` in `epfd` is exclusive.
+    fn exclusive(&mut self, epfd: RawFd, fd: RawFd) -> bool {
+        self.instance(epfd).is_ok_and(|instance| instance.item(fd).mask & EPOLLEXCLUSIVE != 0)
     }
 
     /// Linux's `ep_poll_callback` for the item of `fd` in `epfd`; true when it woke a waiter of
@@ -290,7 +305,7 @@ impl Memory {
         let Ok(instance) = self.instance(epfd) else { return false };
         let item = instance.item(fd);
         let mask = item.mask;
-        if mask & !PRIVATE == 0 || (key != 0 && key & mask == 0) {
+        if mask & !PRIVATE == 0 || key & mask == 0 {
             return false;
         }
         if !item.linked {
@@ -435,13 +450,14 @@ impl Memory {
         if max == 0 {
             return Err(error(libc::EINVAL));
         }
-        buf.clear();
+        // The list is scanned out of place; reported level-triggered items go back meanwhile.
         let mut scanning = std::mem::take(&mut self.instance(epfd)?.ready);
-        let mut requeued = Vec::new();
+        buf.clear();
         while buf.len() < max {
             let Some(fd) = scanning.pop_front() else { break };
             let revents = self.item_poll(epfd, fd);
-            let item = self.instance(epfd)?.item(fd);
+            let instance = self.instance(epfd).expect("checked above");
+            let item = instance.item(fd);
             item.linked = false;
             if revents == 0 {
                 continue;
@@ -451,11 +467,10 @@ impl Memory {
                 item.mask &= PRIVATE;
             } else if item.mask & EPOLLET == 0 {
                 item.linked = true;
-                requeued.push(fd);
+                instance.ready.push_back(fd);
             }
         }
-        let instance = self.instance(epfd)?;
-        scanning.extend(requeued);
+        let instance = self.instance(epfd).expect("checked above");
         scanning.append(&mut instance.ready);
         instance.ready = scanning;
         Ok(buf.len())
@@ -583,16 +598,23 @@ mod tests {
 
     use std::fmt::Debug;
 
+    /// An event of `key` on `fd` with no change of readiness.
+    fn again(m: &mut Memory, fd: RawFd, key: u32) {
+        let readiness = m.readiness(fd).unwrap();
+        m.notify(fd, readiness, key).unwrap();
+    }
+
     #[test]
     fn fds_take_the_lowest_free_number() {
         let mut m = Memory::new();
         let (a, b, c) = (m.open(0), m.create_epoll(), m.open_file());
-        assert_eq!((a, b, c), (0, 1, 2));
+        assert_eq!((a, b, c), (3, 4, 5), "0, 1 and 2 are the standard streams");
         m.close(b).unwrap();
         m.close(a).unwrap();
-        assert_eq!(m.open(0), 0);
-        assert_eq!(m.open(0), 1);
         assert_eq!(m.open(0), 3);
+        assert_eq!(m.open(0), 4);
+        assert_eq!(m.open(0), 6);
+        assert_eq!(errno(m.close(0)), libc::EBADF);
         assert_eq!(errno(m.close(a + 10)), libc::EBADF);
         assert_eq!(errno(m.close(-1)), libc::EBADF);
         m.close(c).unwrap();
@@ -628,13 +650,13 @@ mod tests {
         assert_eq!(wait(&mut m, ep, 8), vec![], "ready still, but told once");
         m.set_readiness(fd, IN | OUT).unwrap();
         assert_eq!(wait(&mut m, ep, 8), vec![], "no bit rose: no edge");
-        m.notify(fd, IN).unwrap();
+        again(&mut m, fd, IN);
         assert_eq!(wait(&mut m, ep, 8), vec![(fd, IN | OUT)], "more data: a new edge");
-        m.notify(fd, EPOLLPRI).unwrap();
+        again(&mut m, fd, EPOLLPRI);
         assert_eq!(wait(&mut m, ep, 8), vec![], "a key the mask does not share wakes nothing");
-        m.notify(fd, 0).unwrap();
+        again(&mut m, fd, WAKE_ALL);
         assert_eq!(wait(&mut m, ep, 8), vec![(fd, IN | OUT)], "a key-less wakeup wakes every item");
-        m.notify(fd, IN).unwrap();
+        again(&mut m, fd, IN);
         m.set_readiness(fd, 0).unwrap();
         assert_eq!(wait(&mut m, ep, 8), vec![], "an edge gone before the wait is not reported");
         m.set_readiness(fd, IN).unwrap();
@@ -653,7 +675,7 @@ mod tests {
         m.set_readiness(fd, IN).unwrap();
         assert_eq!(wait(&mut m, ep, 8), vec![(fd, IN)]);
         assert_eq!(wait(&mut m, ep, 8), vec![]);
-        m.notify(fd, IN).unwrap();
+        again(&mut m, fd, IN);
         m.set_readiness(fd, IN | EPOLLHUP).unwrap();
         assert_eq!(wait(&mut m, ep, 8), vec![], "disarmed: not even EPOLLHUP");
         m.modify(ep, fd, IN | ONESHOT).unwrap();
@@ -698,8 +720,8 @@ mod tests {
         m.set_readiness(a, IN).unwrap();
         assert_eq!(wait(&mut m, ep, 1), vec![(a, IN)]);
         assert_eq!(wait(&mut m, ep, 1), vec![]);
-        m.notify(b, IN).unwrap();
-        m.notify(c, IN).unwrap();
+        again(&mut m, b, IN);
+        again(&mut m, c, IN);
         assert_eq!(wait(&mut m, ep, 1), vec![(b, IN)]);
         assert_eq!(wait(&mut m, ep, 1), vec![(c, IN)], "an edge that did not fit is kept");
         assert_eq!(errno(m.wait(ep, &mut Vec::new(), 0)), libc::EINVAL);
@@ -718,10 +740,10 @@ mod tests {
         assert_eq!(m.readiness(inner).unwrap(), IN | EPOLLRDNORM);
         assert_eq!(wait(&mut m, outer, 8), vec![(inner, IN)]);
         assert_eq!(wait(&mut m, outer, 8), vec![], "edge-triggered outer: once");
-        m.notify(fd, IN).unwrap();
+        again(&mut m, fd, IN);
         assert_eq!(wait(&mut m, outer, 8), vec![(inner, IN)], "each wakeup inside is an edge outside");
         m.set_readiness(fd, 0).unwrap();
-        m.notify(fd, IN).unwrap();
+        again(&mut m, fd, IN);
         assert_eq!(wait(&mut m, outer, 8), vec![], "woken, but nothing to report inside");
         m.set_readiness(fd, IN).unwrap();
         m.modify(outer, inner, IN).unwrap();
@@ -751,7 +773,7 @@ mod tests {
         assert_eq!(errno(m.wait(other, &mut Vec::new(), 1)), libc::EINVAL);
         assert_eq!(errno(m.wait(99, &mut Vec::new(), 1)), libc::EBADF);
         assert_eq!(errno(m.set_readiness(ep, IN)), libc::EINVAL, "an epoll's readiness is its own");
-        assert_eq!(errno(m.notify(99, IN)), libc::EBADF);
+        assert_eq!(errno(m.notify(99, IN, IN)), libc::EBADF);
         m.unregister(ep, fd).unwrap();
         assert_eq!(errno(m.unregister(ep, fd)), libc::ENOENT);
     }
@@ -818,7 +840,7 @@ mod tests {
         assert_eq!(wait(&mut m, eps[2], 8), vec![], "not woken, not queued");
         assert!(m.unpark(eps[2]).unwrap());
         assert!(m.park(eps[2]).unwrap());
-        m.notify(fd, IN | OUT).unwrap();
+        again(&mut m, fd, IN | OUT);
         m.take_woken(&mut woken);
         assert_eq!(woken[2..], [eps[2]], "a key with IN and OUT does not end the exclusive wakeup");
         m.set_readiness(fd, 0).unwrap();
@@ -826,7 +848,7 @@ mod tests {
             assert_eq!(wait(&mut m, ep, 8), vec![]);
             assert!(m.park(ep).unwrap());
         }
-        m.notify(fd, 0).unwrap();
+        again(&mut m, fd, WAKE_ALL);
         m.take_woken(&mut woken);
         assert_eq!(woken[3..], eps, "a key-less wakeup wakes every exclusive waiter");
     }
@@ -899,7 +921,7 @@ mod tests {
         assert_eq!(wait(&mut m, ep, 8), vec![(waker, IN)], "woken again while readable: a new edge");
         m.reset_waker(waker).unwrap();
         assert_eq!(m.readiness(waker).unwrap(), OUT | EPOLLWRNORM);
-        m.notify(waker, IN).unwrap();
+        again(&mut m, waker, IN);
         assert_eq!(wait(&mut m, ep, 8), vec![]);
     }
 

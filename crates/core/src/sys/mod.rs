@@ -50,6 +50,8 @@ pub(crate) mod testing;
 pub mod memory;
 #[cfg(target_family = "wasm")]
 pub(crate) type Active = memory::InMemory;
+#[cfg(all(test, target_os = "linux"))]
+mod memory_vs_epoll;
 
 use std::fmt::Debug;
 use std::io;
