@@ -9,18 +9,21 @@
  * hour, on a busy machine. Each round's count is wrk's own count of completed responses, so the
  * total is exact: it exceeds the target by at most one round, and the server saw at most 50 × 16
  * more requests per round than were counted (those in flight when wrk stops). Each round also
- * opens and closes 50 connections, so the accept and close paths soak too. After each round the bench waits (up to 2 s) for the server's fd count to come
- * back to its start count, then takes a sample: requests so far, VmRSS (/proc/PID/status) and
- * open fds (/proc/PID/fd). One sample a round, so one every 1–1.5 s.
+ * opens and closes 50 connections, so the accept and close paths soak too. After each round the
+ * bench waits (up to 2 s) for the server's fd count to come back to its start count, then takes
+ * a sample: requests so far, VmRSS (/proc/PID/status) and open fds (/proc/PID/fd). One sample a
+ * round, so one every 1–1.5 s.
  *
  * The verdict: flat when (1) RSS after the warm-up (the first 10% of the requests) grows by less
  * than 4 MiB: the median of the last 5 samples against the median of the 5 samples from the end
  * of the warm-up (medians so one sample caught in a GC does not decide), and (2) the fds come back
  * to their start count after every round and at the end. Why 4 MiB: the server allocates nothing
- * per request in its steady state, so a flat RSS only breathes with V8's heap; and over the 9
- * million requests after the warm-up, 4 MiB is less than half a byte per request and, with about
- * 50 connections a round, about 1 KiB per connection: a leak of one byte per request or of one
- * buffer per connection fails it. The bench prints both figures for its own run.
+ * per request in its steady state, so its RSS only moves with V8's heap and with the pages of its
+ * preallocated 16 MiB read area that a busier turn touches for the first time; and over the 9
+ * million requests after the warm-up, 4 MiB is less than half a byte per request and, with 50
+ * connections a round, from a few hundred bytes to a few KiB per connection (as the rounds
+ * number): a leak of one byte per request or of one buffer per connection fails it. The bench
+ * prints both figures for its own run.
  *
  * Output: a markdown table of about 20 samples on stdout, with the verdict; every sample in
  * bench/out/soak.csv; the curve as an SVG line chart in bench/out/soak.svg. --write-chart also
@@ -28,8 +31,8 @@
  *
  * Run: node --import tsx bench/soak.ts [--requests N] [--write-chart] [--fdpoll FILE]
  *      (`npm run bench:soak`; --requests: another target, 10,000,000 by default; --fdpoll:
- *      another fdpoll server, as in bench/http.ts). A few minutes at about 100,000 requests a
- *      second; installs wrk from Debian's packages when it is missing.
+ *      another fdpoll server, as in bench/http.ts). 3.5 minutes on this project's busy 2-core
+ *      machine; installs wrk from Debian's packages when it is missing.
  */
 import fs from 'node:fs'
 import os from 'node:os'
