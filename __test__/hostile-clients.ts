@@ -10,7 +10,7 @@ import { once } from 'node:events'
 import net from 'node:net'
 
 import { openFds } from './inspect.js'
-import { connect, listening, python, until, within } from './servers.js'
+import { connect, listening, python, within } from './servers.js'
 
 /**
  * How an example server talks: 'http' answers one HTTP request and closes (hello-world,
@@ -52,6 +52,18 @@ async function connectEach(port: number, n: number): Promise<net.Socket[]> {
   const socks: net.Socket[] = []
   for (let i = 0; i < n; i++) socks.push(quiet(await connect(port)))
   return socks
+}
+
+/**
+ * Resolves once `check()` is true, or rejects after `ms`: servers.ts's `until`, polling every
+ * 2 ms, for a server taking a connection (a step repeated hundreds of times per test).
+ */
+async function soon(ms: number, what: string, check: () => boolean): Promise<void> {
+  const end = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms: ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 2))
+  }
 }
 
 /** Resolves once `sock` is closed, by either side. */
@@ -239,6 +251,113 @@ export async function connectStorm(port: number, kind: Kind, n = 64, ms = 10_000
 }
 
 /**
+ * `n` clients send urgent (out-of-band) data mid-request, from Python (Node cannot send it): each
+ * sends the start of a request, then one byte with MSG_OOB, and holds it there (a byte the
+ * kernel flags with EPOLLPRI, and does not count for EPOLLIN) while `during()` runs; then they
+ * send the rest and half-close. Not inline (no SO_OOBINLINE), the byte is out of the stream, so
+ * each reply up to EOF must be the whole answer to the request without it. Resolves with what
+ * `during()` resolved and the replies.
+ */
+export async function urgentData<T>(port: number, kind: Kind, during: () => Promise<T>, n = 3): Promise<[T, string[]]> {
+  const cut = PARTIAL[kind].length
+  const client = spawn('python3', ['-c', [
+    'import json, socket, sys',
+    `first, rest = b${JSON.stringify(REQUEST[kind].slice(0, cut))}, b${JSON.stringify(REQUEST[kind].slice(cut))}`,
+    `socks = [socket.create_connection(("127.0.0.1", ${port}), timeout=5) for _ in range(${n})]`,
+    'for s in socks:',
+    '    s.sendall(first)',
+    '    s.send(b"!", socket.MSG_OOB)',
+    'print("held", flush=True)',
+    'sys.stdin.readline()',
+    'for s in socks:',
+    '    s.sendall(rest)',
+    '    s.shutdown(socket.SHUT_WR)',
+    '    data = b""',
+    '    while chunk := s.recv(1024): data += chunk',
+    '    print(json.dumps(data.decode("latin1")))',
+  ].join('\n')], { stdio: ['pipe', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  client.stdout!.setEncoding('utf8').on('data', (chunk: string) => { out += chunk })
+  client.stderr!.setEncoding('utf8').on('data', (chunk: string) => { err += chunk })
+  const exited = once(client, 'exit')
+  try {
+    await within(5000, 'the urgent-data clients holding their bytes', new Promise<void>((resolve, reject) => {
+      client.stdout!.on('data', () => out.startsWith('held\n') && resolve())
+      void exited.then(() => reject(new Error(`python3 exited before holding: ${err}`)), reject)
+    }))
+    const result = await during()
+    client.stdin!.end('go\n')
+    const [code] = await within(10_000, 'the urgent-data clients getting their replies', exited)
+    if (code !== 0) throw new Error(`python3 exited with ${code}: ${err}`)
+    return [result, out.trim().split('\n').slice(1).map((line) => JSON.parse(line) as string)]
+  } finally {
+    client.kill()
+  }
+}
+
+/**
+ * `n` clients connect and go without sending a byte: half half-close (a FIN) and wait for the
+ * server to close too, half reset (RST). Resolves with how many of the half-closing clients the
+ * server closed within `ms`.
+ */
+export async function silentHangUp(port: number, n = 10, ms = 3000): Promise<number> {
+  const closedByServer = await all(n, async (i) => {
+    const sock = quiet(await connect(port))
+    if (i % 2 === 1) {
+      sock.resetAndDestroy()
+      await closed(sock)
+      return false
+    }
+    sock.end()
+    const byServer = await serverClosed(sock, ms)
+    sock.destroy()
+    return byServer
+  })
+  return closedByServer.filter(Boolean).length
+}
+
+/**
+ * Opens `n` connections one after the other and holds them idle (no byte sent) until server `pid`
+ * holds a socket for each (`sockets` before them, the baseline), then runs `during()` while they
+ * are held, and drops them. Resolves with what `during()` resolved.
+ */
+export async function idleCrowd<T>(port: number, pid: number, sockets: number, during: () => Promise<T>, n = 200): Promise<T> {
+  const socks: net.Socket[] = []
+  try {
+    // Each once the server has taken the one before: a backlog of 1 would drop the next SYN.
+    for (let i = 0; i < n; i++) {
+      socks.push(quiet(await connect(port)))
+      await soon(3000, `the server accepting idle connection ${i + 1}`, () => countFds(pid).sockets >= sockets + i + 1)
+    }
+    return await during()
+  } finally {
+    socks.forEach((sock) => sock.destroy())
+  }
+}
+
+/**
+ * One client sends a request one byte at a time (TCP_NODELAY, a write every 2 ms: a segment per
+ * byte), then half-closes; resolves with the reply up to the server's EOF.
+ */
+export async function trickle(port: number, kind: Kind): Promise<string> {
+  const sock = quiet(await connect(port)).setNoDelay(true).setEncoding('latin1')
+  let reply = ''
+  sock.on('data', (chunk: string) => { reply += chunk })
+  try {
+    for (const byte of REQUEST[kind]) {
+      sock.write(byte)
+      await new Promise((resolve) => setTimeout(resolve, 2))
+    }
+    sock.end()
+    await within(5000, 'the server closing after the request and EOF', closed(sock))
+    return reply
+  } finally {
+    sock.destroy()
+  }
+}
+
+/**
  * Opens up to `n` connections to server `pid`, each once the server has taken the one before
  * (it holds one fd more) or turned it away (it ended it), and holds them, reading nothing: more
  * than a server under a low fd limit has fds for. It stops early when the server does neither
@@ -251,7 +370,7 @@ export async function exhaust(port: number, pid: number, n: number, ms = 1000): 
     const sock = quiet(net.connect(port, '127.0.0.1')).resume()
     socks.push(sock)
     try {
-      await until(ms, 'the server taking or turning away a connection', () => sock.readableEnded || countFds(pid).total > before)
+      await soon(ms, 'the server taking or turning away a connection', () => sock.readableEnded || countFds(pid).total > before)
     } catch {
       break
     }

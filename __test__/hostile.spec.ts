@@ -1,14 +1,16 @@
 /**
  * The example servers against hostile clients (hostile-clients.ts): garbage, resets, half-closes,
  * clients gone mid-request, oversized requests, slowloris, pipelining clients that never read,
- * connect storms, and running out of fds (EMFILE). After each, the server must still be running,
- * answer a normal request promptly, and be back to its baseline of fds: every connection's fd
- * freed. One server per example serves its series of tests (it is restarted if one killed it).
+ * connect storms, urgent (out-of-band) data, clients that go without a byte, crowds of idle
+ * connections, requests dribbled a byte at a time, and running out of fds (EMFILE). After each,
+ * the server must still be running, answer a normal request promptly, and be back to its
+ * baseline of fds: every connection's fd freed. One server per example serves its series of tests (it is restarted if one killed it).
  * HOSTILE_EXAMPLES=<dir> runs the suite against the examples in <dir> instead of examples/
  * (how it was seen failing against the examples before they were made robust). Last, the part
  * of the library that ioloop-hello relies on: an IOLoop closes a connection whose peer is gone.
  */
 import test, { type ExecutionContext } from 'ava'
+import fs from 'node:fs'
 import path from 'node:path'
 
 import {
@@ -16,10 +18,11 @@ import {
 } from '../src/index.js'
 
 import {
-  type FdCount, type Kind, type Launched, connectStorm, countFds, exhaust, garbage, goneMidRequest, halfClose, knock,
-  launch, oversized, pipelineNoRead, probe, resetAfterRequest, slowloris,
+  type FdCount, type Kind, type Launched, answered, connectStorm, countFds, exhaust, garbage, goneMidRequest, halfClose,
+  idleCrowd, knock, launch, oversized, pipelineNoRead, probe, resetAfterRequest, silentHangUp, slowloris, trickle,
+  urgentData,
 } from './hostile-clients.js'
-import { cpuMs } from './inspect.js'
+import { LINUX, cpuMs } from './inspect.js'
 import { HTTP_ADDRESS, TCP_ADDRESS, until } from './servers.js'
 
 const DIR = process.env.HOSTILE_EXAMPLES ?? 'examples'
@@ -73,28 +76,77 @@ async function stillServing(t: ExecutionContext, server: Launched, kind: Kind, b
   t.true(now.total <= baseline.total, `fds open: ${now.total}, baseline ${baseline.total}`)
 }
 
-/** The clients each test runs; what they must see is asserted inside. */
-const SCENARIOS: [string, (t: ExecutionContext, port: number, kind: Kind) => Promise<void>][] = [
-  ['garbage, then a hang-up', async (_t, port) => garbage(port)],
-  ['a reset (RST) right after a request', async (_t, port, kind) => resetAfterRequest(port, kind)],
-  ['a half-close after a request: the whole reply, then EOF', async (t, port, kind) => {
+/** A test's clients, given the server, how it talks and its fd baseline; what they must see is asserted inside. */
+type Scenario = (t: ExecutionContext, server: Launched, kind: Kind, baseline: FdCount) => Promise<void>
+
+/** The server's CPU time over `work`, as a share of one core over its wall time. */
+async function cpuShare<T>(pid: number, work: () => Promise<T>): Promise<[T, number]> {
+  const before = cpuMs(pid)
+  const start = performance.now()
+  const result = await work()
+  return [result, (cpuMs(pid) - before) / (performance.now() - start)]
+}
+
+/**
+ * How busy the server's main thread is over `ms`, as a share of that time. On Linux, the time it
+ * spent running or waiting for a CPU (/proc/PID/schedstat): a spinning thread scores about 1
+ * however little CPU the machine's other work leaves it, a blocked one about 0. Elsewhere, the
+ * process's CPU time (cpuShare), which a loaded machine can keep low even when it spins.
+ */
+async function busyShare(pid: number, ms: number): Promise<number> {
+  const wait = () => new Promise((resolve) => setTimeout(resolve, ms))
+  if (!LINUX) return (await cpuShare(pid, wait))[1]
+  const busyNs = () => fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ').slice(0, 2).reduce((sum, ns) => sum + Number(ns), 0)
+  const before = busyNs()
+  const start = process.hrtime.bigint()
+  await wait()
+  return (busyNs() - before) / Number(process.hrtime.bigint() - start)
+}
+
+/** The clients each test runs. */
+const SCENARIOS: [string, Scenario][] = [
+  ['garbage, then a hang-up', async (_t, { port }) => garbage(port)],
+  ['a reset (RST) right after a request', async (_t, { port }, kind) => resetAfterRequest(port, kind)],
+  ['a half-close after a request: the whole reply, then EOF', async (t, { port }, kind) => {
     t.is(await halfClose(port, kind, 5), 5, 'clients that got the whole reply')
   }],
-  ['clients gone mid-request (FIN or RST)', async (_t, port, kind) => goneMidRequest(port, kind)],
-  ['a request larger than the server takes', async (t, port, kind) => {
+  ['clients gone mid-request (FIN or RST)', async (_t, { port }, kind) => goneMidRequest(port, kind)],
+  ['a request larger than the server takes', async (t, { port }, kind) => {
     const closedByServer = await oversized(port, kind)
     // The one-request HTTP servers buffer a request until it is complete: they must refuse one
     // that never ends. hello-world-fast and the echo servers keep no request, so have no limit.
     if (kind === 'http') t.true(closedByServer, 'the server closes a request that outgrows its limit')
   }],
-  ['slowloris clients: others are served meanwhile', async (t, port, kind) => {
+  ['slowloris clients: others are served meanwhile', async (t, { port }, kind) => {
     await t.notThrowsAsync(slowloris(port, kind, () => probe(port, kind)))
   }],
-  ['clients that pipeline and never read: others are served meanwhile', async (t, port, kind) => {
+  ['clients that pipeline and never read: others are served meanwhile', async (t, { port }, kind) => {
     await t.notThrowsAsync(pipelineNoRead(port, kind, () => probe(port, kind)))
   }],
-  ['a connect storm', async (t, port, kind) => {
+  ['a connect storm', async (t, { port }, kind) => {
     t.is(await connectStorm(port, kind), 64, 'clients that connected')
+  }],
+  ['urgent (MSG_OOB) data mid-request: no spinning while it is pending, and the request answered without it', async (t, server, kind) => {
+    // A loop that waits for EPOLLPRI, or is woken by it and reads no urgent byte, spins while it is held.
+    const [busy, replies] = await urgentData(server.port, kind, () => busyShare(server.process.pid!, 1000))
+    t.true(busy < 0.5, `the server was busy ${(busy * 100).toFixed(0)}% of the time urgent bytes were pending`)
+    t.deepEqual(replies.map((reply) => answered(kind, reply)), [true, true, true], `replies: ${JSON.stringify(replies)}`)
+  }],
+  ['clients that connect and go without a byte (FIN or RST): the server closes its side', async (t, { port }) => {
+    t.is(await silentHangUp(port), 5, 'half-closing clients the server closed')
+  }],
+  ['200 idle connections: the server stays idle, and serves a normal request meanwhile', async (t, server, kind, baseline) => {
+    const pid = server.process.pid!
+    await idleCrowd(server.port, pid, baseline.sockets, async () => {
+      const busy = await busyShare(pid, 1000)
+      t.true(busy < 0.5, `the server was busy ${(busy * 100).toFixed(0)}% of the time it held 200 idle connections`)
+      await t.notThrowsAsync(probe(server.port, kind), 'a normal request is served promptly')
+    })
+  }],
+  ['a request arriving one byte at a time: answered once, whole', async (t, { port }, kind) => {
+    const reply = await trickle(port, kind)
+    t.true(answered(kind, reply), `reply: ${JSON.stringify(reply)}`)
+    if (kind !== 'echo') t.is(reply.split(' 200 OK\r\n').length - 1, 1, 'one response')
   }],
 ]
 
@@ -105,7 +157,7 @@ for (const { file, kind, settled } of EXAMPLES) {
       if (current === undefined || !current[0].alive()) current = await startServer(file, kind, settled)
       const [server, baseline] = current
       try {
-        await scenario(t, server.port, kind)
+        await scenario(t, server, kind, baseline)
       } catch (e) {
         // A client's error because the server died (ECONNREFUSED...): stillServing says why it died.
         await until(1000, 'the server exiting', () => !server.alive()).catch(() => {
@@ -125,10 +177,8 @@ for (const { file, kind, settled } of EXAMPLES) {
     const fds = countFds(pid).total
     t.true(fds >= 60, `the server holds ${fds} fds of its 64`)
     // Saturated, with a new client every 20 ms: its CPU over that second must stay low.
-    const before = cpuMs(pid)
-    const start = performance.now()
-    clients.push(...await knock(server.port))
-    const share = (cpuMs(pid) - before) / (performance.now() - start)
+    const [knocked, share] = await cpuShare(pid, () => knock(server.port))
+    clients.push(...knocked)
     t.true(share < 0.2, `the server used ${(share * 100).toFixed(0)}% of a core while out of fds`)
     const turnedAway = clients.filter((sock) => sock.readableEnded).length
     t.log(`${fds} fds held, ${(share * 100).toFixed(0)}% of a core, ${turnedAway} of ${clients.length} clients turned away`)

@@ -30,6 +30,8 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 
+import { barChart } from './chart.js'
+
 const ROOT = path.join(__dirname, '..')
 const OUT = path.join(__dirname, 'out') // gitignored: the C build and the wrk Lua script
 const RESPONSE = 'HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 13\r\n\r\nHello, world!'
@@ -331,51 +333,6 @@ export function buildCServer(): void {
   if (cc.error || cc.status !== 0) fail(`cannot compile bench/servers/epoll-server.c: ${cc.error?.message ?? cc.stderr}`)
 }
 
-const xml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
-
-interface Bar { label: string; value: number; highlight: boolean }
-
-/** Horizontal bar charts, one panel per scenario with its own scale, as one SVG document. */
-function barChart(title: string, subtitle: string[], panels: { title: string; bars: Bar[] }[]): string {
-  const width = 760
-  const labelWidth = 270 // server names, right-aligned against the bars
-  const valueWidth = 70 // room for the value printed after the longest bar
-  const barArea = width - labelWidth - valueWidth - 20
-  const barHeight = 22
-  const gap = 8
-  const lines: string[] = []
-  let y = 44 + 16 * subtitle.length
-  for (const panel of panels) {
-    lines.push(`  <text x="${labelWidth}" y="${y + 14}" font-weight="bold">${xml(panel.title)}</text>`)
-    y += 24
-    const max = Math.max(...panel.bars.map((b) => (Number.isFinite(b.value) ? b.value : 0)), 1e-9)
-    const top = y
-    for (const b of panel.bars) {
-      const w = Number.isFinite(b.value) ? Math.max(1, (b.value / max) * barArea) : 0
-      const value = !Number.isFinite(b.value) ? 'n/a' : b.value < 10 ? b.value.toFixed(2) : b.value.toFixed(1)
-      lines.push(
-        `  <text x="${labelWidth - 10}" y="${y + barHeight / 2}" text-anchor="end" dominant-baseline="middle">${xml(b.label)}</text>`,
-        `  <rect x="${labelWidth}" y="${y}" width="${w.toFixed(1)}" height="${barHeight}" fill="${b.highlight ? '#d9480f' : '#868e96'}"/>`,
-        `  <text x="${(labelWidth + w + 6).toFixed(1)}" y="${y + barHeight / 2}" dominant-baseline="middle" font-weight="bold">${value}</text>`,
-      )
-      y += barHeight + gap
-    }
-    lines.push(`  <line x1="${labelWidth}" y1="${top - gap / 2}" x2="${labelWidth}" y2="${y - gap / 2}" stroke="#212529"/>`)
-    y += 10
-  }
-  const height = y + 24
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="13">`,
-    `  <rect width="${width}" height="${height}" fill="#ffffff"/>`,
-    `  <text x="${width / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">${xml(title)}</text>`,
-    ...subtitle.map((line, i) => `  <text x="${width / 2}" y="${44 + 16 * i}" text-anchor="middle" font-size="11" fill="#495057">${xml(line)}</text>`),
-    ...lines,
-    `  <text x="${width - 20}" y="${height - 10}" text-anchor="end" font-size="11" fill="#495057">server CPU µs per request (user + system), lower is better</text>`,
-    '</svg>',
-    '',
-  ].join('\n')
-}
-
 function version(cmd: string, args: string[], re: RegExp): string {
   const run = spawnSync(cmd, args, { encoding: 'utf8' })
   return re.exec(`${run.stdout ?? ''}${run.stderr ?? ''}`)?.[1] ?? '?'
@@ -539,6 +496,7 @@ async function main() {
       `${now.toISOString().slice(0, 10)} · ${machine} · node ${process.version}`,
       `wrk -t1 -d${DURATION}s, keep-alive · server on CPU 0, wrk on CPU 1 · median of ${ROUNDS} round${ROUNDS > 1 ? 's' : ''}`,
     ],
+    'server CPU µs per request (user + system), lower is better',
     [...summaries].map(([scenario, rows]) => ({
       title: scenario.title,
       bars: HTTP_SERVERS.map((server, i) => ({ label: server.name, value: rows[i].cpu, highlight: server.name.startsWith('fdpoll') })),
