@@ -25,11 +25,11 @@ fail() {
   exit 1
 }
 
-installed() {
-  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
-}
 for pkg in rustc-web cargo-web rust-web-src wasi-libc; do
-  installed "$pkg" || { bash scripts/toolchain.sh && break; }
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    bash scripts/toolchain.sh || fail "scripts/toolchain.sh could not install $pkg"
+    break
+  fi
 done
 
 debian_cargo=$(dpkg -L cargo-web | grep -m1 '/bin/cargo$')
