@@ -58,9 +58,11 @@ test("the constants are Linux's values, whatever the host", (t) => {
   t.deepEqual([binding.SOCK_NONBLOCK, binding.SOCK_CLOEXEC, binding.TCP_CORK, binding.MSG_NOSIGNAL], [0o4000, 0o2000000, 3, 0x4000])
   t.deepEqual([binding.POLLIN, binding.POLLOUT, binding.POLLNVAL, binding.POLLRDHUP], [1, 4, 0x20, 0x2000])
   if (LINUX) {
-    // On a Linux host the native addon has the same values, constant for constant.
+    // On a Linux host the native addon has the same values, constant for constant (SOMAXCONN is
+    // glibc's 4096, which musl's 128 is not).
     const native: Record<string, unknown> = require('../src/binding.js')
-    const constants = Object.keys(binding).filter((name) => typeof binding[name] === 'number')
+    t.is(binding.SOMAXCONN, 4096)
+    const constants = Object.keys(binding).filter((name) => typeof binding[name] === 'number' && name !== 'SOMAXCONN')
     t.true(constants.length >= 50, `${constants.length} constants`)
     for (const name of constants) t.is(binding[name], native[name], name)
   }
