@@ -38,7 +38,7 @@ reactor=$(dpkg -L wasi-libc | grep -m1 '/crt1-reactor\.o$')
 wasi_lib=$(dirname "$reactor")
 linker=$(find "$(rustc --print sysroot 2>/dev/null)" -name rust-lld -type f 2>/dev/null | head -1)
 [[ -n "$linker" ]] || linker=$(command -v wasm-ld || true)
-[[ -n "$linker" ]] || fail "no wasm linker: rustup's rust-lld (rustup component add llvm-tools) or wasm-ld"
+[[ -n "$linker" ]] || fail "no wasm linker: rustup's rust-lld (in every rustup toolchain) or wasm-ld (Debian's lld) on PATH"
 emnapi=node_modules/emnapi/lib/$target
 [[ -f $emnapi/libemnapi-basic-napi-rs.a ]] || fail "$emnapi/libemnapi-basic-napi-rs.a is missing: run npm ci"
 
