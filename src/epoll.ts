@@ -16,11 +16,12 @@ const {
 type Watcher = binding.Watcher
 
 /**
- * The poller backend in this build: 'epoll' (raw epoll, Linux) or 'mio' (the mio crate over
- * kqueue on macOS and FreeBSD; on Linux when built with the `mio` feature). They differ where
- * the README's "mio backend" section says: ask this to tell.
+ * The poller backend in this build: 'epoll' (raw epoll, Linux), 'mio' (the mio crate over
+ * kqueue on macOS and FreeBSD; on Linux when built with the `mio` feature) or 'wasm' (the
+ * WebAssembly build, `FDPOLL_BACKEND=wasm`). They differ where the README's "mio backend" section
+ * says: ask this to tell.
  */
-export const backend = BACKEND as 'epoll' | 'mio'
+export const backend = BACKEND as 'epoll' | 'mio' | 'wasm'
 
 /** Python's default for `maxevents = -1`: FD_SETSIZE - 1. */
 const DEFAULT_MAXEVENTS = 1023

@@ -1,10 +1,15 @@
 /**
- * The one module that reaches the native addon. napi-rs's generated loader (`./binding.js`)
- * picks this platform's binary: a local build beside it, else the `fdpoll-<platform>` package
- * that npm installs as an optional dependency. Where none loads, the error names this platform
- * and the supported ones (package.json's `napi.targets`), with the loader's error as `cause`.
+ * The one module that reaches the native addon, or the WebAssembly build in its place.
+ * - By default, napi-rs's generated loader (`./binding.js`) picks this platform's binary: a local
+ *   build beside it, else the `fdpoll-<platform>` package that npm installs as an optional
+ *   dependency. Where none loads, the error names this platform and the supported ones
+ *   (package.json's `napi.targets`), with the loader's error as `cause`.
+ * - With `FDPOLL_BACKEND=wasm`, the WebAssembly build (`backend` is then 'wasm'): this clone's
+ *   build (`npm run build:wasm` puts it in npm/wasm32-wasi/), else the `fdpoll-wasm32-wasi`
+ *   package. Its loader (npm/wasm32-wasi/fdpoll.wasi.cjs) runs it with @napi-rs/wasm-runtime.
+ *   It exports the constants and the epoll functions; the rest is absent for now.
  */
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type * as Binding from './binding.js'
 
@@ -37,8 +42,27 @@ function unsupported(cause: unknown): Error {
   )
 }
 
-/** Loads the addon once; throws the error above where it cannot. */
+/** The WebAssembly build: this clone's, else the installed package's. */
+function loadWasm(): typeof Binding {
+  // A path computed at run time, so that the bundle in dist/ requires it rather than embedding it.
+  const local = join(__dirname, '..', 'npm', 'wasm32-wasi')
+  const built = existsSync(join(local, 'fdpoll.wasm32-wasi.wasm'))
+  try {
+    return require(built ? join(local, 'fdpoll.wasi.cjs') : 'fdpoll-wasm32-wasi')
+  } catch (cause) {
+    throw new Error('fdpoll cannot load its WebAssembly build (FDPOLL_BACKEND=wasm): its package ' +
+      'fdpoll-wasm32-wasi is missing or did not load (npm installs it as an optional dependency: ' +
+      'reinstall without --omit=optional / --no-optional)', { cause })
+  }
+}
+
+/** Loads the addon once (the one `FDPOLL_BACKEND` names); throws the errors above where it cannot. */
 function load(): typeof Binding {
+  const backend = process.env.FDPOLL_BACKEND ?? ''
+  if (backend === 'wasm') return loadWasm()
+  if (backend !== '' && backend !== 'native') {
+    throw new Error(`FDPOLL_BACKEND is '${backend}': it can be 'native' (the default) or 'wasm'`)
+  }
   try {
     return require('./binding.js')
   } catch (cause) {
@@ -46,7 +70,10 @@ function load(): typeof Binding {
   }
 }
 
-/** The addon's functions and constants (see binding.d.ts); importers destructure them once. */
+/**
+ * The addon's functions and constants (see binding.d.ts); importers destructure them once. (The
+ * WebAssembly build has only some of them for now.)
+ */
 const native: typeof Binding = load()
 /** The addon's types that the modules above name. */
 declare namespace native {

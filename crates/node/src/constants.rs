@@ -6,16 +6,26 @@
 //!
 //! SOCK_NONBLOCK and SOCK_CLOEXEC are fdpoll's own bits where the platform has none (macOS):
 //! fdpoll's socket calls apply them with fcntl. The epoll constants are not here: they are
-//! fdpoll's own values on every platform.
+//! fdpoll's own values on every platform. The WebAssembly build, whose sockets are not the OS's,
+//! has Linux's values (`linux` below), as the epoll constants are.
 
+#[cfg(unix)]
 use fdpoll_core::socket;
 use napi_derive::napi;
 
+// On WebAssembly the names below read Linux's values from `linux`.
+#[cfg(not(unix))]
+use linux as libc;
+#[cfg(not(unix))]
+use linux as platform;
+#[cfg(not(unix))]
+use linux as socket;
+
 /// An option or level number the platform does not have (Linux has them all).
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
 const NO_OPTION: i32 = -1;
 /// A flag the platform does not have.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
 const NO_FLAG: i32 = 0;
 
 /// Local (Unix domain) sockets.
@@ -219,4 +229,77 @@ mod platform {
     pub const MSG_NOSIGNAL: i32 = NO_FLAG;
     pub const POLLMSG: i32 = NO_FLAG;
     pub const POLLRDHUP: i32 = NO_FLAG;
+}
+
+/// Linux's values of the constants, for the WebAssembly build; checked against libc's on Linux.
+macro_rules! linux_values {
+    ($($name:ident: $ty:ty = $value:expr;)*) => {
+        #[cfg(any(not(unix), all(test, target_os = "linux")))]
+        mod linux {
+            $(pub const $name: $ty = $value;)*
+            /// glibc's and musl's POLLMSG, which the libc crate does not name.
+            pub const POLLMSG: i32 = 0x400;
+            /// glibc's (musl's is 128): Node's own listen() caps the backlog anyway.
+            pub const SOMAXCONN: i32 = 4096;
+        }
+
+        #[cfg(all(test, target_os = "linux"))]
+        #[test]
+        fn the_linux_values_are_libcs() {
+            $(assert_eq!(linux::$name, libc::$name as $ty, stringify!($name));)*
+        }
+    };
+}
+
+linux_values! {
+    AF_UNIX: i32 = 1;
+    AF_INET: i32 = 2;
+    AF_INET6: i32 = 10;
+    SOCK_STREAM: i32 = 1;
+    SOCK_DGRAM: i32 = 2;
+    SOCK_NONBLOCK: i32 = 0o4000;
+    SOCK_CLOEXEC: i32 = 0o2000000;
+    SOL_SOCKET: i32 = 1;
+    SO_REUSEADDR: i32 = 2;
+    SO_TYPE: i32 = 3;
+    SO_ERROR: i32 = 4;
+    SO_BROADCAST: i32 = 6;
+    SO_SNDBUF: i32 = 7;
+    SO_RCVBUF: i32 = 8;
+    SO_KEEPALIVE: i32 = 9;
+    SO_LINGER: i32 = 13;
+    SO_REUSEPORT: i32 = 15;
+    SO_PROTOCOL: i32 = 38;
+    SO_DOMAIN: i32 = 39;
+    IPPROTO_IP: i32 = 0;
+    IPPROTO_TCP: i32 = 6;
+    IPPROTO_UDP: i32 = 17;
+    IPPROTO_IPV6: i32 = 41;
+    IPV6_V6ONLY: i32 = 26;
+    TCP_NODELAY: i32 = 1;
+    TCP_CORK: i32 = 3;
+    TCP_KEEPIDLE: i32 = 4;
+    TCP_KEEPINTVL: i32 = 5;
+    TCP_KEEPCNT: i32 = 6;
+    TCP_DEFER_ACCEPT: i32 = 9;
+    TCP_QUICKACK: i32 = 12;
+    TCP_FASTOPEN: i32 = 23;
+    SHUT_RD: i32 = 0;
+    SHUT_WR: i32 = 1;
+    SHUT_RDWR: i32 = 2;
+    MSG_PEEK: i32 = 0x2;
+    MSG_DONTWAIT: i32 = 0x40;
+    MSG_WAITALL: i32 = 0x100;
+    MSG_NOSIGNAL: i32 = 0x4000;
+    POLLIN: i16 = 0x1;
+    POLLPRI: i16 = 0x2;
+    POLLOUT: i16 = 0x4;
+    POLLERR: i16 = 0x8;
+    POLLHUP: i16 = 0x10;
+    POLLNVAL: i16 = 0x20;
+    POLLRDNORM: i16 = 0x40;
+    POLLRDBAND: i16 = 0x80;
+    POLLWRNORM: i16 = 0x100;
+    POLLWRBAND: i16 = 0x200;
+    POLLRDHUP: i32 = 0x2000;
 }

@@ -21,8 +21,8 @@ thread_local! {
     pub(crate) static EVENTS: RefCell<Events> = RefCell::new(Events::new());
 }
 
-/// The backend in use: `"epoll"` (raw epoll, Linux) or `"mio"` (every other Unix, and Linux
-/// builds with the `mio` feature).
+/// The backend in use: `"epoll"` (raw epoll, Linux), `"mio"` (every other Unix, and Linux
+/// builds with the `mio` feature) or `"wasm"` (the WebAssembly build).
 #[napi]
 pub const BACKEND: &str = fdpoll_core::BACKEND;
 

@@ -6,25 +6,41 @@
 // napi-rs registers the exports only outside test builds, so there every export looks unused.
 #![cfg_attr(test, allow(dead_code))]
 
+// The WebAssembly build (not Unix) has the poller and the constants; the OS's sockets, poll,
+// select, wakers and the watch on Node's loop are not in it.
+#[cfg(unix)]
 mod batch;
 mod constants;
 mod epoll;
+#[cfg(not(unix))]
+mod errno;
+#[cfg(unix)]
 mod multiplex;
+#[cfg(unix)]
 mod socket;
+#[cfg(unix)]
 mod waker;
+#[cfg(unix)]
 mod watch;
 
+#[cfg(not(unix))]
+pub(crate) use errno::{neg_errno, EINVAL};
+
 /// EINVAL: an argument the OS would reject (an output array too small, a port over 65535).
+#[cfg(unix)]
 pub(crate) const EINVAL: i32 = libc::EINVAL;
 
 /// EAGAIN: what a recv that would block returns, and what `epollPollRecv` reports for an fd it
 /// did not read.
+#[cfg(unix)]
 pub(crate) const EAGAIN: i32 = libc::EAGAIN;
 
 /// EIO: reported for a failure that carries no OS error code.
+#[cfg(unix)]
 const EIO: i32 = libc::EIO;
 
 /// The boundary's convention for a failed call: `-errno`.
+#[cfg(unix)]
 pub(crate) fn neg_errno(e: std::io::Error) -> i32 {
     -e.raw_os_error().unwrap_or(EIO)
 }

@@ -2,8 +2,9 @@
 //!
 //! # The poller backend contract
 //!
-//! One poller backend is compiled in, `Active`: `epoll` (raw epoll, on Linux) or `mio` (the mio
-//! crate, on every other Unix, and on Linux with the cargo feature `mio`). Each implements
+//! One poller backend is compiled in, `Active`: `epoll` (raw epoll, on Linux), `mio` (the mio
+//! crate, on every other Unix, and on Linux with the cargo feature `mio`) or, on WebAssembly,
+//! `unsupported` (every call ENOSYS, until the in-memory engine takes its place). Each implements
 //! [`Backend`], whose functions are the whole contract; nothing above `sys` names a backend.
 //! Every backend keeps Linux epoll's meaning, which is what Python's `select.epoll` exposes:
 //! - A poller is addressed by its fd number (the `epfd` of every call), so it can be shared as a
@@ -31,9 +32,13 @@ pub(crate) type Active = epoll::Epoll;
 mod mio;
 #[cfg(all(unix, any(feature = "mio", not(target_os = "linux"))))]
 pub(crate) type Active = mio::Mio;
+#[cfg(not(unix))]
+mod unsupported;
+#[cfg(not(unix))]
+pub(crate) type Active = unsupported::Unsupported;
 #[cfg(target_os = "linux")]
 pub mod eventfd;
-#[cfg(any(test, not(target_os = "linux")))]
+#[cfg(all(unix, any(test, not(target_os = "linux"))))]
 pub mod pipe;
 
 #[cfg(unix)]
@@ -96,7 +101,7 @@ pub enum Support {
     Ignored,
 }
 
-/// The name of the backend in use: `"epoll"` or `"mio"`.
+/// The name of the backend in use: `"epoll"`, `"mio"` or `"wasm"`.
 pub const BACKEND: &str = Active::NAME;
 
 /// `close(2)` of an fd the caller owns and forgets, a poller or a socket: a poller's state in
@@ -105,7 +110,8 @@ pub fn close(fd: RawFd) -> io::Result<()> {
     Active::close(fd)
 }
 
-/// Plain `close(2)`, what the backends' `close` comes down to.
+/// Plain `close(2)`, what the OS backends' `close` comes down to.
+#[cfg(unix)]
 fn close_fd(fd: RawFd) -> io::Result<()> {
     // SAFETY: the caller owns `fd` and does not use it again; EINTR is not retried (Linux
     // releases the fd even then).
