@@ -4,8 +4,9 @@
 //!
 //! One poller backend is compiled in, `Active`: `epoll` (raw epoll, on Linux), `mio` (the mio
 //! crate, on every other Unix, and on Linux with the cargo feature `mio`) or, on WebAssembly,
-//! `unsupported` (every call ENOSYS, until the in-memory engine takes its place). Each implements
-//! [`Backend`], whose functions are the whole contract; nothing above `sys` names a backend.
+//! `memory` (an epoll with no OS below it, over virtual fds whose readiness the host
+//! sets). Each implements [`Backend`], whose functions are the whole contract; nothing above
+//! `sys` names a backend.
 //! Every backend keeps Linux epoll's meaning, which is what Python's `select.epoll` exposes:
 //! - A poller is addressed by its fd number (the `epfd` of every call), so it can be shared as a
 //!   plain number; `create` returns a close-on-exec fd, `close` forgets it.
@@ -32,10 +33,6 @@ pub(crate) type Active = epoll::Epoll;
 mod mio;
 #[cfg(all(unix, any(feature = "mio", not(target_os = "linux"))))]
 pub(crate) type Active = mio::Mio;
-#[cfg(not(unix))]
-mod unsupported;
-#[cfg(not(unix))]
-pub(crate) type Active = unsupported::Unsupported;
 #[cfg(target_os = "linux")]
 pub mod eventfd;
 #[cfg(all(unix, any(test, not(target_os = "linux"))))]
