@@ -360,8 +360,9 @@ test('unwatch is idempotent; after it no callback runs even when data arrives', 
 
 testIf(LINUX || !THREAD, 'a waiting thread is seen queueing its dispatch in /proc, which only Linux has', { serial: true })(
   'a dispatch already queued when unwatch() runs is dropped', async (t) => {
-  // Two Epolls made ready at once: both dispatches are queued before either runs, and they run
-  // in the order the watches started. The first one's callback unwatches the second Epoll, whose
+  // Two Epolls made ready at once: both dispatches are queued before either runs (on Node's
+  // loop, one poll sees both epoll fds ready; waiting threads are waited for), and they run in
+  // the order the watches started. The first one's callback unwatches the second Epoll, whose
   // dispatch is queued by then. A control round without the unwatch shows that: the second
   // dispatch runs right after the first, before the turn of the loop ends.
   for (const unwatch of [false, true]) {
@@ -383,16 +384,16 @@ testIf(LINUX || !THREAD, 'a waiting thread is seen queueing its dispatch in /pro
       order.push('second')
       c.recv(16)
     })
+    /** Whether both new waiting threads are asleep in a kernel function matching `wchan`. */
+    const threadsIn = (wchan: RegExp) => () => {
+      const threads = watchThreads().filter((tid) => !threadsBefore.includes(tid))
+      return threads.length === 2 && threads.every((tid) => wchan.test(readProc(`/proc/self/task/${tid}/wchan`) ?? ''))
+    }
+    if (THREAD) await until(threadsIn(/poll/), 5000, 'both waiting threads waiting in poll')
     b.send(X)
     d.send(X)
-    if (THREAD) {
-      // Each waiting thread queues its dispatch, then waits (on a futex) for it to have run.
-      const queued = () => {
-        const threads = watchThreads().filter((tid) => !threadsBefore.includes(tid))
-        return threads.length === 2 && threads.every((tid) => /futex/.test(readProc(`/proc/self/task/${tid}/wchan`) ?? ''))
-      }
-      blockUntil(queued, 5000, 'both waiting threads to queue their dispatch')
-    }
+    // A waiting thread queues its dispatch, then waits on a futex for it to have run.
+    if (THREAD) blockUntil(threadsIn(/futex/), 5000, 'both waiting threads to queue their dispatch')
     await until(() => order.includes('next turn'), 5000, 'the first dispatch and the turn after it')
     await quiet(100)
     t.deepEqual(order, unwatch ? ['first', 'next turn'] : ['first', 'second', 'next turn'], unwatch ? 'dropped' : 'control round')
