@@ -78,7 +78,7 @@ for (const example of ['hello-world.ts', 'hello-world-edge.ts']) {
     const early = net.connect(port, '127.0.0.1', () => early.end('GET / HT')) // half a request, then EOF
     await once(early, 'finish')
     await until(3000, 'the server closing the early connection', () => countFds(server.pid!).sockets === sockets)
-    await quietCpu(server.pid!) // a server that spins never is
+    await quietCpu(server.pid!) // never true of a server that spins
     const before = cpuMs(server.pid!)
     await sleep(500)
     const spent = cpuMs(server.pid!) - before
