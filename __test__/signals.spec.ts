@@ -74,7 +74,7 @@ for (const { file, kind, waits, settled } of EXAMPLES) {
   linuxTest(`${file} (${waits}): every request is answered while SIGUSR2 arrives at about 1 kHz`, async (t) => {
     const server = await start(t, file, {
       address: kind === 'echo' ? TCP_ADDRESS : HTTP_ADDRESS,
-      env: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${PRELOAD}` },
+      env: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${JSON.stringify(PRELOAD)}` },
     })
     const pid = server.process.pid!
     if (settled) await until(5000, `${file} settling after its start`, () => settled(server.lines()))
