@@ -5,8 +5,9 @@
  */
 import test from 'ava'
 
+import { countFds } from './hostile-clients.js'
 import { cpuMs, openFds } from './inspect.js'
-import { concurrentEchoes, connect, echo, exchange, python, sleep, start, until } from './servers.js'
+import { concurrentEchoes, connect, echo, exchange, python, quietCpu, sleep, start, until } from './servers.js'
 
 test('upper-cases for a net client, as bytes.upper() does (ASCII only), and closes at EOF', async (t) => {
   const server = await start(t, 'echo-selectors.ts')
@@ -31,15 +32,16 @@ test('10 concurrent clients each get their own reply, twice on the same connecti
 test('clients that hang up or reset are unregistered and closed; the server goes on', async (t) => {
   const server = await start(t, 'echo-selectors.ts')
   const { port } = server
+  const pid = server.process.pid!
+  const { sockets } = countFds(pid) // as it starts listening, before any client
   t.is((await echo(port, 'warm up')).toString(), 'WARM UP')
-  await sleep(100)
-  const fds = openFds(server.process.pid!).size
+  await until(3000, 'the server closing the warm-up connection', () => countFds(pid).sockets === sockets)
+  const fds = openFds(pid).size
 
   const quiet = await connect(port) // connects and hangs up without a word
   quiet.end()
   const reset = await connect(port) // sends, then resets the connection (ECONNRESET)
-  reset.write('abc')
-  await sleep(50)
+  t.is((await exchange(reset, 'abc')).toString(), 'ABC') // the server has read it and waits for more
   reset.resetAndDestroy()
   const other = await connect(port)
   t.teardown(() => other.destroy())
@@ -56,7 +58,7 @@ test.serial('idle when nobody talks: select() blocks', async (t) => {
   const client = await connect(server.port) // an open, silent connection as well
   t.teardown(() => client.destroy())
   t.is((await exchange(client, 'ping')).toString(), 'PING')
-  await sleep(300)
+  await quietCpu(server.process.pid!)
   const before = cpuMs(server.process.pid!)
   await sleep(500)
   const spent = cpuMs(server.process.pid!) - before

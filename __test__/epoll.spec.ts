@@ -6,20 +6,13 @@ import { setImmediate } from 'node:timers/promises'
 
 import {
   EPOLL_CLOEXEC,
-  EPOLLERR,
   EPOLLET,
   EPOLLEXCLUSIVE,
   EPOLLHUP,
   EPOLLIN,
-  EPOLLMSG,
   EPOLLONESHOT,
   EPOLLOUT,
-  EPOLLPRI,
-  EPOLLRDBAND,
   EPOLLRDHUP,
-  EPOLLRDNORM,
-  EPOLLWRBAND,
-  EPOLLWRNORM,
   Epoll,
   backend,
   FileExistsError,
@@ -29,7 +22,10 @@ import {
   ValueError,
   errno,
 } from '../src/index.js'
+import * as fdpoll from '../src/index.js'
+import { pythonConstants } from './cpython.js'
 import { fifo, pipe, testIf } from './helpers.js'
+import { cameDuring, signaller } from './interrupt.js'
 import { LINUX, childFds, fdCount, unusedFd } from './inspect.js'
 
 const gc: () => void = (globalThis as any).gc
@@ -48,22 +44,12 @@ function throwsOS(t: ExecutionContext, fn: () => unknown, Class: typeof OSError,
   t.is(err.errno, errno[code])
 }
 
-test('constants have the Linux kernel values', (t) => {
-  t.is(EPOLLIN, 1)
-  t.is(EPOLLPRI, 2)
-  t.is(EPOLLOUT, 4)
-  t.is(EPOLLERR, 8)
-  t.is(EPOLLHUP, 16)
-  t.is(EPOLLRDNORM, 0x40)
-  t.is(EPOLLRDBAND, 0x80)
-  t.is(EPOLLWRNORM, 0x100)
-  t.is(EPOLLWRBAND, 0x200)
-  t.is(EPOLLMSG, 0x400)
-  t.is(EPOLLRDHUP, 0x2000)
-  t.is(EPOLLEXCLUSIVE, 1 << 28)
-  t.is(EPOLLONESHOT, 1 << 30)
-  t.is(EPOLLET, 2147483648)
-  t.is(EPOLL_CLOEXEC, 0o2000000)
+testIf(LINUX, "CPython's select module has epoll, and so its constants, only on Linux")(
+  "constants have the Linux kernel values: every EPOLL* name and value is CPython's select module's", (t) => {
+  const python = pythonConstants('select', 'EPOLL')
+  const ours = Object.fromEntries(Object.entries(fdpoll).filter(([name]) => name.startsWith('EPOLL')))
+  t.deepEqual(ours, python)
+  t.is(Object.keys(python).length, 15, `CPython 3.11's fifteen: ${Object.keys(python)}`)
 })
 
 test('new Epoll() and new Epoll(16) open an epoll fd that close() closes', (t) => {
@@ -304,17 +290,20 @@ for (const timeout of [null, undefined, -1]) {
   })
 }
 
-test('a signal during poll (EINTR) is retried with the time left', async (t) => {
+test.serial('a signal during poll (EINTR) is retried with the time left', async (t) => {
   const signalled = once(process, 'SIGUSR2')
+  const signal = await signaller(t)
   using ep = new Epoll()
-  spawn('sh', ['-c', `sleep 0.4; kill -USR2 ${process.pid}`], { stdio: 'ignore' })
+  signal.sendAfter(400)
   const start = process.hrtime.bigint()
   t.deepEqual(ep.poll(1), [])
-  const ms = msSince(start)
+  const end = process.hrtime.bigint()
   await signalled
+  const at = cameDuring(t, await signal.sent, start, end)
+  const ms = Number(end - start) / 1e6
   t.true(ms >= 1000, `returned early: ${ms} ms`)
-  // Restarting the full second after the signal (at >= 400 ms) would take >= 1400 ms.
-  t.true(ms < 1300, `did not wait only the time left: ${ms} ms`)
+  // Restarting the full second after the signal would take at least 1000 + at ms.
+  t.true(ms < 1000 + at / 2, `did not wait only the time left: ${ms} ms, signalled at ${at} ms`)
 })
 
 test('pollInto writes [fd, events] pairs into an Int32Array or a Uint32Array and returns the count', (t) => {

@@ -6,8 +6,9 @@
 import test from 'ava'
 import { once } from 'node:events'
 
+import { countFds } from './hostile-clients.js'
 import { cpuMs, openFds } from './inspect.js'
-import { concurrentEchoes, connect, echo, exchange, python, sleep, start, until, within } from './servers.js'
+import { concurrentEchoes, connect, echo, exchange, python, quietCpu, sleep, start, until, within } from './servers.js'
 
 test('echo-upper.ts: upper-cases for a net client, as bytes.upper() does (ASCII only)', async (t) => {
   const { port } = await start(t, 'echo-upper.ts')
@@ -31,15 +32,16 @@ test('echo-upper.ts: 20 concurrent clients each get their own reply', async (t) 
 test('echo-upper.ts: clients that hang up, reset or never read do not stop the server', async (t) => {
   const server = await start(t, 'echo-upper.ts')
   const { port } = server
+  const pid = server.process.pid!
+  const { sockets } = countFds(pid) // as it starts listening, before any client
   t.is((await echo(port, 'warm up')).toString(), 'WARM UP')
-  await sleep(100)
-  const fds = openFds(server.process.pid!).size
+  await until(3000, 'the server closing the warm-up connection', () => countFds(pid).sockets === sockets)
+  const fds = openFds(pid).size
 
   const quiet = await connect(port) // connects and hangs up without a word
   quiet.end()
   const reset = await connect(port) // sends, then resets the connection (ECONNRESET)
-  reset.write('abc')
-  await sleep(50)
+  t.is((await exchange(reset, 'abc')).toString(), 'ABC') // the server has read it and waits for more
   reset.resetAndDestroy()
   const rude = await connect(port) // sends and closes without reading its reply
   rude.end('nobody reads this')
@@ -61,7 +63,7 @@ test.serial('echo-upper.ts: idle when nobody talks (epoll_wait blocks)', async (
   const client = await connect(server.port) // an open, silent connection as well
   t.teardown(() => client.destroy())
   t.is((await exchange(client, 'ping')).toString(), 'PING')
-  await sleep(300)
+  await quietCpu(server.process.pid!)
   const before = cpuMs(server.process.pid!)
   await sleep(500)
   const spent = cpuMs(server.process.pid!) - before
@@ -83,7 +85,6 @@ test('nonblocking-polling.ts: upper-cases for net clients', async (t) => {
 test.serial('nonblocking-polling.ts: spins when idle, and says so on stderr', async (t) => {
   const started = Date.now()
   const server = await start(t, 'nonblocking-polling.ts')
-  await sleep(300)
   const before = cpuMs(server.process.pid!)
   await sleep(500)
   const spent = cpuMs(server.process.pid!) - before

@@ -3,8 +3,9 @@
  * http and net, curl, Python's socket module and a short bounded wrk run on loopback.
  */
 import test, { type ExecutionContext } from 'ava'
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process'
+import { type ChildProcess, execFile, execFileSync, spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
+import fs from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import { promisify } from 'node:util'
@@ -12,7 +13,8 @@ import { promisify } from 'node:util'
 import { BlockingIOError, EPOLLIN, EPOLLOUT, Epoll, SOL_SOCKET, SO_RCVBUF, Socket } from '../src/index.js'
 import { testIf } from './helpers.js'
 import { LINUX, cpuMs, isAlive, openFds } from './inspect.js'
-import { HTTP_ADDRESS, sleep, start } from './servers.js'
+import { countFds } from './hostile-clients.js'
+import { HTTP_ADDRESS, quietCpu, sleep, start, until } from './servers.js'
 
 const run = promisify(execFile)
 const EXPECTED =
@@ -72,9 +74,11 @@ for (const example of ['hello-world.ts', 'hello-world-edge.ts']) {
 
   test(`${example}: a client that hangs up early does not stop or spin the server`, async (t) => {
     const { process: server, port } = await start(t, example, { address: HTTP_ADDRESS })
+    const { sockets } = countFds(server.pid!) // as it starts listening, before any client
     const early = net.connect(port, '127.0.0.1', () => early.end('GET / HT')) // half a request, then EOF
     await once(early, 'finish')
-    await sleep(300)
+    await until(3000, 'the server closing the early connection', () => countFds(server.pid!).sockets === sockets)
+    await quietCpu(server.pid!) // never true of a server that spins
     const before = cpuMs(server.pid!)
     await sleep(500)
     const spent = cpuMs(server.pid!) - before
@@ -121,6 +125,44 @@ async function keepAlive(port: number) {
   }
 }
 
+/**
+ * The send and receive queues of each TCP connection on this host, by "local port>remote port":
+ * /proc/net/tcp on Linux, netstat's Send-Q and Recv-Q on macOS and FreeBSD.
+ */
+function tcpQueues(): Map<string, { sendq: number; recvq: number }> {
+  const queues = new Map<string, { sendq: number; recvq: number }>()
+  if (LINUX) {
+    const port = (address: string) => parseInt(address.split(':')[1], 16)
+    for (const line of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+      const [, local, remote, , txrx] = line.trim().split(/\s+/)
+      if (txrx === undefined) continue
+      const [tx, rx] = txrx.split(':').map((hex) => parseInt(hex, 16))
+      queues.set(`${port(local)}>${port(remote)}`, { sendq: tx, recvq: rx })
+    }
+    return queues
+  }
+  const port = (address: string) => Number(address.slice(address.lastIndexOf('.') + 1))
+  for (const line of execFileSync('netstat', ['-an', '-p', 'tcp'], { encoding: 'utf8' }).split('\n')) {
+    const [proto, recvq, sendq, local, remote] = line.trim().split(/\s+/)
+    if (proto?.startsWith('tcp')) queues.set(`${port(local)}>${port(remote)}`, { sendq: Number(sendq), recvq: Number(recvq) })
+  }
+  return queues
+}
+
+/**
+ * Writes `data` on `sock` and resolves once the server process has read it: nothing left in the
+ * client's send queue nor in the server end's receive queue. The next write then arrives apart,
+ * in a read of its own.
+ */
+async function deliver(sock: net.Socket, data: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => sock.write(data, (e) => (e ? reject(e) : resolve())))
+  const [client, server] = [`${sock.localPort}>${sock.remotePort}`, `${sock.remotePort}>${sock.localPort}`]
+  await until(5000, `the server reading ${JSON.stringify(data)}`, () => {
+    const queues = tcpQueues()
+    return queues.get(client)?.sendq === 0 && queues.get(server)?.recvq === 0
+  })
+}
+
 test('hello-world-fast.ts: keep-alive, pipelining (past one corked batch) and split requests', async (t) => {
   const { port } = await start(t, 'hello-world-fast.ts', { address: HTTP_ADDRESS })
   const conn = await keepAlive(port)
@@ -128,16 +170,13 @@ test('hello-world-fast.ts: keep-alive, pipelining (past one corked batch) and sp
   for (let i = 0; i < 3; i++) t.is(await conn.ask(GET, 1), FAST_RESPONSE, 'several requests on one connection')
   t.is(await conn.ask(GET.repeat(16), 16), FAST_RESPONSE.repeat(16), '16 pipelined requests')
   t.is(await conn.ask(GET.repeat(150), 150), FAST_RESPONSE.repeat(150), '150 pipelined: three corked sends')
-  conn.sock.write(GET.slice(0, 20))
-  await sleep(50)
+  await deliver(conn.sock, GET.slice(0, 20))
   t.is(await conn.ask(GET.slice(20) + GET, 2), FAST_RESPONSE.repeat(2), 'a request split across writes')
   for (const cut of [1, 2, 3]) { // inside the CR LF CR LF that ends the request
-    conn.sock.write(GET.slice(0, GET.length - cut))
-    await sleep(50)
+    await deliver(conn.sock, GET.slice(0, GET.length - cut))
     t.is(await conn.ask(GET.slice(GET.length - cut), 1), FAST_RESPONSE, `terminator split ${cut} bytes from its end`)
   }
-  conn.sock.write('GET / HTTP/1.1\r\nHost: a\r\n\r')
-  await sleep(50)
+  await deliver(conn.sock, 'GET / HTTP/1.1\r\nHost: a\r\n\r')
   t.is(await conn.ask('\r\n\r\n' + GET, 2), FAST_RESPONSE.repeat(2), 'a CR that breaks a terminator across writes')
 })
 
@@ -160,7 +199,9 @@ test('hello-world-fast.ts: a client that stops reading still gets every response
       throw e
     }
   }
-  for (let i = 0; i < 20; i++, await sleep(25)) sendSome() // write for 0.5 s without reading
+  // Send every request without reading a reply: the server reads them all, and its replies
+  // overflow its send buffer, so it must keep the rest for later (partial sends).
+  await until(10_000, 'every request sent, no reply read', sendSome)
   using ep = new Epoll()
   ep.register(client, EPOLLIN | EPOLLOUT)
   const buf = Buffer.alloc(64 * 1024)
@@ -230,8 +271,7 @@ test('cluster.ts: two processes share the port through SO_REUSEPORT and stop tog
   const { primary, pids } = await cluster(t)
   primary.kill('SIGTERM')
   await once(primary, 'exit')
-  await sleep(500)
-  t.false(pids.some(isAlive), 'the workers stop with the primary')
+  await until(5000, 'the workers stopping with the primary', () => !pids.some(isAlive))
 })
 
 testIf(LINUX, 'only Linux spreads the connections among SO_REUSEPORT listeners; macOS and FreeBSD give them all to one', { serial: true })(
@@ -246,7 +286,7 @@ test('hello-world-fast.ts: a client that resets in the middle of a deep pipeline
     const rude = net.connect(port, '127.0.0.1')
     await once(rude, 'connect')
     rude.write(GET.repeat(20_000))
-    await sleep(20)
+    await once(rude, 'data') // the server is answering: in the middle of the pipeline
     rude.resetAndDestroy()
   }
   const conn = await keepAlive(port)

@@ -4,7 +4,6 @@
  * poll(2) reports unasked (POLLHUP, POLLNVAL).
  */
 import test, { type ExecutionContext } from 'ava'
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 
 import {
@@ -29,6 +28,7 @@ import {
   socketpair,
 } from '../src/index.js'
 import { socketpairsUpTo, testIf, writeLater } from './helpers.js'
+import { cameDuring, signaller } from './interrupt.js'
 
 /** select(2)'s limit: fds at or above it cannot be watched. */
 const FD_SETSIZE = 1024
@@ -224,15 +224,19 @@ test('select on an fd that is not open is OSError EBADF', (t) => {
 
 test.serial('a signal during select (EINTR) is retried with the time left', async (t) => {
   const signalled = once(process, 'SIGUSR2')
+  const signal = await signaller(t)
   using pair = closing(socketpair())
   const [a] = pair
-  spawn('sh', ['-c', `sleep 0.4; kill -USR2 ${process.pid}`], { stdio: 'ignore' })
+  signal.sendAfter(400)
   const start = process.hrtime.bigint()
   t.deepEqual(select([a], [], [], 1), [[], [], []])
-  const ms = msSince(start)
+  const end = process.hrtime.bigint()
   await within(5000, 'the SIGUSR2 listener', signalled)
+  const at = cameDuring(t, await signal.sent, start, end)
+  const ms = Number(end - start) / 1e6
   t.true(ms >= 1000, `returned early: ${ms} ms`)
-  t.true(ms < 1300, `did not wait only the time left: ${ms} ms`)
+  // Restarting the full second after the signal would take at least 1000 + at ms.
+  t.true(ms < 1000 + at / 2, `did not wait only the time left: ${ms} ms, signalled at ${at} ms`)
 })
 
 // select.poll
@@ -363,17 +367,21 @@ test('a poll timeout that is not a number is TypeError; NaN is RangeError', (t) 
 
 test.serial('a signal during poll (EINTR) is retried with the time left', async (t) => {
   const signalled = once(process, 'SIGUSR2')
+  const signal = await signaller(t)
   using pair = closing(socketpair())
   const [a] = pair
   const p = poll()
   p.register(a, POLLIN)
-  spawn('sh', ['-c', `sleep 0.4; kill -USR2 ${process.pid}`], { stdio: 'ignore' })
+  signal.sendAfter(400)
   const start = process.hrtime.bigint()
   t.deepEqual(p.poll(1000), [])
-  const ms = msSince(start)
+  const end = process.hrtime.bigint()
   await within(5000, 'the SIGUSR2 listener', signalled)
+  const at = cameDuring(t, await signal.sent, start, end)
+  const ms = Number(end - start) / 1e6
   t.true(ms >= 1000, `returned early: ${ms} ms`)
-  t.true(ms < 1300, `did not wait only the time left: ${ms} ms`)
+  // Restarting the full second after the signal would take at least 1000 + at ms.
+  t.true(ms < 1000 + at / 2, `did not wait only the time left: ${ms} ms, signalled at ${at} ms`)
 })
 
 test('a closed peer is POLLHUP, reported even when not asked for', (t) => {
@@ -429,9 +437,18 @@ test('an event mask outside 16 bits is RangeError, a non-integer one TypeError; 
 })
 
 test('register and modify take what select takes: TypeError and RangeError for what is not an fd', (t) => {
+  using pair = closing(socketpair())
+  const [a] = pair
   const p = poll()
-  t.throws(() => p.register('3' as any), { instanceOf: TypeError })
-  t.throws(() => p.register({} as any), { instanceOf: TypeError })
-  t.throws(() => p.register(-1), { instanceOf: RangeError })
-  t.deepEqual(p.poll(0), [])
+  p.register(a, POLLIN)
+  for (const method of ['register', 'modify'] as const) {
+    // Checked before the registration is looked up: not FileNotFoundError, even for modify.
+    t.throws(() => p[method]('3' as any, POLLOUT), { instanceOf: TypeError }, method)
+    t.throws(() => p[method]({} as any, POLLOUT), { instanceOf: TypeError }, method)
+    t.throws(() => p[method]({ fileno: () => 1.5 } as any, POLLOUT), { instanceOf: TypeError }, method)
+    t.throws(() => p[method](-1, POLLOUT), { instanceOf: RangeError }, method)
+  }
+  t.deepEqual(p.poll(0), [], 'a keeps its mask (POLLIN, not ready); nothing else was registered')
+  p.modify(a, POLLOUT)
+  t.deepEqual(p.poll(0), [[a.fileno(), POLLOUT]], 'modify with an fd object takes effect')
 })

@@ -5,6 +5,8 @@ import { once } from 'node:events'
 import net from 'node:net'
 import { promisify } from 'node:util'
 
+import { cpuMs } from './inspect.js'
+
 const run = promisify(execFile)
 
 /** Resolves after `ms` milliseconds. */
@@ -157,3 +159,19 @@ export const python = (port: number, payload: string) => run('python3', ['-c', [
   'while chunk := s.recv(1024): data += chunk',
   'sys.stdout.buffer.write(data)',
 ].join('\n')], { timeout: 10_000, encoding: 'buffer' })
+
+/**
+ * Resolves once process `pid` has used no CPU time for `ms` (cpuMs counts 10 ms ticks), or
+ * rejects after `limit` ms: a server done with its start and its last client, before an idle
+ * measurement.
+ */
+export async function quietCpu(pid: number, ms = 100, limit = 5000): Promise<void> {
+  const end = Date.now() + limit
+  let [since, spent] = [Date.now(), cpuMs(pid)]
+  while (Date.now() - since < ms) {
+    if (Date.now() > end) throw new Error(`timed out after ${limit} ms: process ${pid} never idle for ${ms} ms`)
+    await sleep(20)
+    const now = cpuMs(pid)
+    if (now !== spent) [since, spent] = [Date.now(), now]
+  }
+}

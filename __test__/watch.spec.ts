@@ -8,8 +8,8 @@ import { setImmediate, setTimeout as sleep } from 'node:timers/promises'
 import { isMainThread, threadId } from 'node:worker_threads'
 
 import { EPOLLET, EPOLLIN, EPOLLOUT, Epoll, ValueError, createServer } from '../src/index.js'
-import { pair } from './helpers.js'
-import { fdCount, fdKinds, threadCount } from './inspect.js'
+import { pair, testIf } from './helpers.js'
+import { LINUX, fdCount, fdKinds, threadCount } from './inspect.js'
 
 /** The repo's entry point, for the scripts the child processes run. */
 const INDEX = path.resolve(__dirname, '../src/index.ts')
@@ -51,10 +51,32 @@ async function quiet(ms: number): Promise<void> {
   await setImmediate()
 }
 
-/** Blocks the JS thread for `ms`, so that the waiting thread can queue a dispatch meanwhile. */
-function busyWait(ms: number): void {
-  const end = Date.now() + ms
-  while (Date.now() < end);
+/** Whether this suite runs on waiting threads (watch-thread.spec.ts) instead of Node's own loop. */
+const THREAD = process.env.FDPOLL_WATCH === 'thread'
+
+/** The content of a /proc file, or undefined if it is gone (a thread that exited meanwhile). */
+function readProc(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8')
+  } catch {
+    return undefined
+  }
+}
+
+/** This process's waiting threads (named fdpoll-watch), by thread id; Linux's /proc. */
+function watchThreads(): string[] {
+  return fs.readdirSync('/proc/self/task').filter((tid) => readProc(`/proc/self/task/${tid}/comm`) === 'fdpoll-watch\n')
+}
+
+/**
+ * Blocks the JS thread until `condition()` holds (at most `ms`): meanwhile nothing queued for it
+ * can run.
+ */
+function blockUntil(condition: () => boolean, ms: number, what: string): void {
+  const deadline = Date.now() + ms
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+  }
 }
 
 function byFd(events: [number, number][]): [number, number][] {
@@ -336,17 +358,47 @@ test('unwatch is idempotent; after it no callback runs even when data arrives', 
   t.false(ep.watching)
 })
 
-test('a dispatch already queued when unwatch() runs is dropped', async (t) => {
-  const [a, b] = pair(t)
-  using ep = new Epoll()
-  ep.register(a, EPOLLIN)
-  let calls = 0
-  ep.watch(() => calls++)
-  b.send(X)
-  busyWait(50) // the waiting thread sees the data and queues a dispatch meanwhile
-  ep.unwatch()
-  await quiet(100)
-  t.is(calls, 0)
+testIf(LINUX || !THREAD, 'a waiting thread is seen queueing its dispatch in /proc, which only Linux has', { serial: true })(
+  'a dispatch already queued when unwatch() runs is dropped', async (t) => {
+  // Two Epolls made ready at once: both dispatches are queued before either runs (on Node's
+  // loop, one poll sees both epoll fds ready; waiting threads are waited for), and they run in
+  // the order the watches started. The first one's callback unwatches the second Epoll, whose
+  // dispatch is queued by then. A control round without the unwatch shows that: the second
+  // dispatch runs right after the first, before the turn of the loop ends.
+  for (const unwatch of [false, true]) {
+    const [a, b] = pair(t)
+    const [c, d] = pair(t)
+    using first = new Epoll()
+    using second = new Epoll()
+    first.register(a, EPOLLIN)
+    second.register(c, EPOLLIN)
+    const order: string[] = []
+    const threadsBefore = THREAD ? watchThreads() : []
+    first.watch(() => {
+      order.push('first')
+      a.recv(16)
+      if (unwatch) second.unwatch()
+      void setImmediate().then(() => order.push('next turn'))
+    })
+    second.watch(() => {
+      order.push('second')
+      c.recv(16)
+    })
+    /** Whether both new waiting threads are asleep in a kernel function matching `wchan`. */
+    const threadsIn = (wchan: RegExp) => () => {
+      const threads = watchThreads().filter((tid) => !threadsBefore.includes(tid))
+      return threads.length === 2 && threads.every((tid) => wchan.test(readProc(`/proc/self/task/${tid}/wchan`) ?? ''))
+    }
+    if (THREAD) await until(threadsIn(/poll/), 5000, 'both waiting threads waiting in poll')
+    b.send(X)
+    d.send(X)
+    // A waiting thread queues its dispatch, then waits on a futex for it to have run.
+    if (THREAD) blockUntil(threadsIn(/futex/), 5000, 'both waiting threads to queue their dispatch')
+    await until(() => order.includes('next turn'), 5000, 'the first dispatch and the turn after it')
+    await quiet(100)
+    t.deepEqual(order, unwatch ? ['first', 'next turn'] : ['first', 'second', 'next turn'], unwatch ? 'dropped' : 'control round')
+    t.is(second.watching, !unwatch)
+  }
 })
 
 test('watch again after unwatch: the new callback gets the events', async (t) => {
