@@ -5,7 +5,7 @@
 import binding = require('./native.js')
 import { eventMask, fileno, integer, timeoutMs } from './args.js'
 import { EPOLL_CLOEXEC, EPOLLIN, EPOLLOUT, EPOLLPRI } from './constants.js'
-import { ValueError, closedError, errno, osError } from './errors.js'
+import { type OSError, ValueError, closedError, errno, osError } from './errors.js'
 import { own, release } from './owner.js'
 
 // Bound once as plain constants: a named import of the CommonJS binding costs a getter call
@@ -21,6 +21,12 @@ type Watcher = binding.Watcher
  * the README's "mio backend" section says: ask this to tell.
  */
 export const backend = BACKEND as 'epoll' | 'mio'
+
+/**
+ * How often a watch checks that its epoll fd was not closed behind its back (it also checks
+ * whenever a wakeup finds nothing to poll).
+ */
+const WATCH_CHECK_MS = 1000
 
 /** Python's default for `maxevents = -1`: FD_SETSIZE - 1. */
 const DEFAULT_MAXEVENTS = 1023
@@ -51,6 +57,8 @@ export class Epoll implements Disposable {
   #registered = 0
   /** Wakes a `for await` waiting for the next batch, so that `unwatch()`/`close()` ends it. */
   #onUnwatch: (() => void) | undefined
+  /** While watched: checks now and then that the epoll fd was not closed behind the watch's back. */
+  #checkTimer: NodeJS.Timeout | undefined
 
   /**
    * Creates an epoll fd (always close-on-exec). `sizehint` is -1 or positive and otherwise
@@ -144,25 +152,25 @@ export class Epoll implements Disposable {
    * are ready, `callback(events)` runs on the JS thread with the `[fd, events]` pairs `poll(0)`
    * returns (at most `maxevents`). The next wait starts only after `callback` returns, so a
    * level-triggered fd that `callback` services never spins. One watch per Epoll.
+   *
+   * A watch that fails ends, and its error goes to `onError`, or else is thrown as an
+   * 'uncaughtException'. The one to expect: the epoll fd closed behind this object's back
+   * (`fs.closeSync(ep.fileno())`, its number perhaps reused since), found within about a second,
+   * is an OSError EBADF; this Epoll is then closed, leaving that fd number alone.
    */
-  watch(callback: (events: [number, number][]) => void, maxevents = -1): void {
+  watch(callback: (events: [number, number][]) => void, maxevents = -1, onError?: (error: OSError) => void): void {
     if (typeof callback !== 'function') throw new TypeError('callback must be a function')
     const max = maxEvents(maxevents)
-    this.#startWatch(() => {
-      const events = this.poll(0, max)
-      if (events.length > 0) callback(events)
-    })
+    let events: [number, number][] = []
+    this.#startWatch(() => (events = this.poll(0, max)).length, () => callback(events), onError)
   }
 
   /** `watch` on the allocation-free path: fills `out` as `pollInto` does and calls `callback(count)`. */
-  watchInto(out: Int32Array | Uint32Array, callback: (count: number) => void): void {
+  watchInto(out: Int32Array | Uint32Array, callback: (count: number) => void, onError?: (error: OSError) => void): void {
     if (typeof callback !== 'function') throw new TypeError('callback must be a function')
     this.#open()
     checkOut(out) // without polling: that would consume edge-triggered events before the watch
-    this.#startWatch(() => {
-      const count = this.pollInto(out, 0)
-      if (count > 0) callback(count)
-    })
+    this.#startWatch(() => this.pollInto(out, 0), callback, onError)
   }
 
   /** Stops `watch`/`watchInto`. Idempotent; `close()` does it too. */
@@ -171,6 +179,8 @@ export class Epoll implements Disposable {
     const onUnwatch = this.#onUnwatch
     this.#watcher = undefined
     this.#onUnwatch = undefined
+    clearInterval(this.#checkTimer)
+    this.#checkTimer = undefined
     watcher?.stop()
     onUnwatch?.()
   }
@@ -220,14 +230,19 @@ export class Epoll implements Disposable {
 
   /**
    * `for await (const events of ep)`: the batches `watch` delivers, until `unwatch()`/`close()`
-   * or a `break`. Batches queue up while the loop body awaits other work, so with
+   * or a `break`; the error of a watch that fails (see `watch`) is thrown by the loop once the
+   * batches before it are out. Batches queue up while the loop body awaits other work, so with
    * level-triggered fds service each batch before awaiting anything else.
    */
   async *[Symbol.asyncIterator](): AsyncGenerator<[number, number][], void, undefined> {
     const batches: [number, number][][] = []
     let wake: (() => void) | undefined
+    let failure: { error: OSError } | undefined
     this.watch((events) => {
       batches.push(events)
+      wake?.()
+    }, -1, (error) => {
+      failure = { error }
       wake?.()
     })
     const watcher = this.#watcher
@@ -235,6 +250,7 @@ export class Epoll implements Disposable {
     try {
       while (true) {
         while (batches.length > 0) yield batches.shift()!
+        if (failure !== undefined) throw failure.error
         if (this.#watcher !== watcher) return
         await new Promise<void>((resolve) => (wake = resolve))
         wake = undefined
@@ -244,21 +260,67 @@ export class Epoll implements Disposable {
     }
   }
 
-  #startWatch(dispatch: () => void): void {
+  /**
+   * Watches with `poll()` (how many events it took) and `deliver(count)` (the user's callback,
+   * called when there are some). The native side waits on a dup of the epoll fd, so the fd's
+   * number can be closed or reused without the wait noticing: `watcher.check()` asks, from a
+   * slow unref'd timer and after a wakeup that found nothing, never on the hot path.
+   */
+  #startWatch(poll: () => number, deliver: (count: number) => void, onError: ((error: OSError) => void) | undefined): void {
     const epfd = this.#open()
     if (this.#watcher !== undefined) throw new ValueError('this Epoll is already watched: unwatch() first', 'ERR_WATCHED')
+    if (onError !== undefined && typeof onError !== 'function') throw new TypeError('onError must be a function')
     const thread = process.env.FDPOLL_WATCH === 'thread'
-    const watcher: Watcher | number = watchStart(epfd, () => {
+    const watcher: Watcher | number = watchStart(epfd, (status: number) => {
       if (this.#watcher !== watcher) return // a dispatch queued before unwatch() is dropped
+      let count: number
       try {
-        dispatch()
+        if (status < 0) throw osError(-status, 'watch')
+        count = poll()
+      } catch (e) {
+        return this.#endWatch(watcher, e as OSError, onError)
+      }
+      if (count === 0) return this.#checkWatch(watcher, onError)
+      try {
+        deliver(count)
       } catch (e) {
         queueMicrotask(() => { throw e }) // an 'uncaughtException', as from any Node callback
       }
     }, thread)
     if (typeof watcher === 'number') throw osError(-watcher, 'watch')
     this.#watcher = watcher
+    this.#checkTimer = setInterval(() => this.#checkWatch(watcher, onError), WATCH_CHECK_MS).unref()
     this.#applyRef()
+  }
+
+  /** Ends `watcher`'s watch with EBADF if the epoll fd was closed behind its back. */
+  #checkWatch(watcher: Watcher, onError: ((error: OSError) => void) | undefined): void {
+    if (this.#watcher === watcher && watcher.check() < 0) this.#endWatch(watcher, osError(errno.EBADF, 'watch'), onError)
+  }
+
+  /**
+   * Stops `watcher`'s watch and reports `error` to `onError` (else as an 'uncaughtException').
+   * If the epoll fd was closed behind this object's back, the error says so, and the object is
+   * closed without closing the fd number, which may belong to another file by now.
+   */
+  #endWatch(watcher: Watcher, error: OSError, onError: ((error: OSError) => void) | undefined): void {
+    const gone = watcher.check() < 0
+    this.unwatch()
+    if (gone) {
+      error = osError(errno.EBADF, 'watch')
+      error.message += ` (epoll fd ${this.#fd} was closed behind the watch's back)`
+      this.#fd = -1
+      release(this)
+    }
+    if (onError === undefined) {
+      queueMicrotask(() => { throw error })
+      return
+    }
+    try {
+      onError(error)
+    } catch (e) {
+      queueMicrotask(() => { throw e })
+    }
   }
 
   /** Closes the epoll fd (and stops watching). Idempotent; registered fds stay open. */

@@ -15,5 +15,7 @@ pub use bits::READ_EVENTS;
 pub use poller::{support, Events, Poller, Support, BACKEND, MAX_EVENTS_PER_POLL};
 pub use waker::{wait_readable, Waker, Woken};
 pub use sys::close;
+/// A poller held by a private dup, to wait on and to tell whether its fd was closed behind its back.
+pub use sys::held::HeldPoller;
 /// libuv's poll handle, for readiness on the host's (Node's) own event loop.
 pub use sys::uv::UvPoll;

@@ -37,6 +37,8 @@ pub mod eventfd;
 pub mod pipe;
 
 #[cfg(unix)]
+pub mod held;
+#[cfg(unix)]
 pub mod multiplex;
 #[cfg(unix)]
 pub mod socket;
