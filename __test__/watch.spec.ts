@@ -680,6 +680,36 @@ test.serial('an epoll fd closed behind the back of a watch without onError is an
   t.regex(child.stderr, /OSError: EBADF: bad file descriptor, watch \(epoll fd \d+ was closed behind the watch's back\)/)
 })
 
+test('ep.watcher is the handle the watch methods delegate to', async (t) => {
+  const [a, b] = pair(t)
+  using ep = new Epoll()
+  const { watcher } = ep
+  t.is(ep.watcher, watcher, 'one handle per Epoll')
+  ep.register(a, EPOLLIN)
+  t.true(watcher.hasRef())
+  t.is(ep.unref(), ep)
+  t.false(watcher.hasRef())
+  watcher.ref()
+  t.true(watcher.hasRef())
+  const got = new Promise<[number, number][]>((resolve) => watcher.start(resolve))
+  t.true(ep.watching)
+  t.is(ep.watchMode, watcher.mode)
+  t.throws(() => ep.watch(() => {}), { instanceOf: ValueError, code: 'ERR_WATCHED' })
+  b.send(X)
+  t.deepEqual(await within(got, 5000, 'the handle\'s callback'), [[a.fileno(), EPOLLIN]])
+  ep.unwatch()
+  t.false(watcher.active)
+  const batches: [number, number][][] = []
+  await within((async () => {
+    for await (const events of watcher) {
+      batches.push(events)
+      break
+    }
+  })(), 5000, 'a batch from the handle\'s iterator')
+  t.deepEqual(batches, [[[a.fileno(), EPOLLIN]]])
+  t.false(watcher.active)
+})
+
 test('onError must be a function', (t) => {
   using ep = new Epoll()
   t.throws(() => ep.watch(() => {}, -1, 'onError' as any), { instanceOf: TypeError })

@@ -1,19 +1,19 @@
 /**
  * `Epoll`: CPython's `select.epoll`, same methods, defaults, units (seconds) and errors.
- * `poll()` blocks the JS thread while it waits, as Python's does.
+ * `poll()` blocks the JS thread while it waits, as Python's does. Delivery on Node's event loop
+ * (`watch`, `ref`/`unref`, `for await`) is the Epoll's handle, `ep.watcher` (./watcher.ts);
+ * the methods here that reach it are thin delegates.
  */
 import binding = require('./native.js')
-import { eventMask, fileno, integer, timeoutMs } from './args.js'
+import { DEFAULT_MAXEVENTS, checkOut, eventMask, fileno, integer, maxEvents, timeoutMs } from './args.js'
 import { EPOLL_CLOEXEC, EPOLLIN, EPOLLOUT, EPOLLPRI } from './constants.js'
-import { type OSError, ValueError, closedError, errno, osError } from './errors.js'
+import { type OSError, closedError, errno, osError } from './errors.js'
 import { own, release } from './owner.js'
+import { Watcher, registrationChange } from './watcher.js'
 
 // Bound once as plain constants: a named import of the CommonJS binding costs a getter call
 // per use once bundled.
-const {
-  BACKEND, epollCreate, epollModify, epollPollInto, epollRegister, epollUnregister, fdClose, watchStart,
-} = binding
-type Watcher = binding.Watcher
+const { BACKEND, epollCreate, epollModify, epollPollInto, epollRegister, epollUnregister, fdClose } = binding
 
 /**
  * The poller backend in this build: 'epoll' (raw epoll, Linux) or 'mio' (the mio crate over
@@ -21,17 +21,6 @@ type Watcher = binding.Watcher
  * the README's "mio backend" section says: ask this to tell.
  */
 export const backend = BACKEND as 'epoll' | 'mio'
-
-/**
- * How often a watch checks that its epoll fd was not closed behind its back (it also checks
- * whenever a wakeup finds nothing to poll).
- */
-const WATCH_CHECK_MS = 1000
-
-/** Python's default for `maxevents = -1`: FD_SETSIZE - 1. */
-const DEFAULT_MAXEVENTS = 1023
-/** The core's cap on events per poll; more stay on the kernel's ready list for the next one. */
-const MAX_EVENTS_PER_POLL = 65_536
 
 /** Anything `register` accepts: an fd, or an object with a `fileno()` method. */
 export type FileLike = number | { fileno(): number }
@@ -46,19 +35,11 @@ let adopted: number | undefined
 export class Epoll implements Disposable {
   /** The epoll fd this object owns; -1 once closed. */
   #fd: number
-  /** Delivers readiness on Node's loop while watched: a uv_poll handle or a waiting thread. */
-  #watcher: Watcher | undefined
-  /** Whether watching keeps the process alive (`ref()`, the default) or not (`unref()`). */
-  #keepAlive = true
-  /**
-   * Registrations made through this object and not yet removed: a watch keeps the process
-   * alive only while there are some (fds closed without unregister still count).
-   */
-  #registered = 0
-  /** Wakes a `for await` waiting for the next batch, so that `unwatch()`/`close()` ends it. */
-  #onUnwatch: (() => void) | undefined
-  /** While watched: checks now and then that the epoll fd was not closed behind the watch's back. */
-  #checkTimer: NodeJS.Timeout | undefined
+  /** This Epoll's handle on Node's event loop: `watch`, `ref`/`unref` and `for await` go through it. */
+  readonly watcher: Watcher = new Watcher(this, () => {
+    this.#fd = -1 // closed behind our back: the number is not ours to close any more
+    release(this)
+  })
 
   /**
    * Creates an epoll fd (always close-on-exec). `sizehint` is -1 or positive and otherwise
@@ -102,7 +83,7 @@ export class Epoll implements Disposable {
   register(fd: FileLike, eventmask: number = EPOLLIN | EPOLLPRI | EPOLLOUT): void {
     const ret = epollRegister(this.#open(), fileno(fd), eventMask(eventmask))
     if (ret < 0) throw osError(-ret, 'epoll_ctl')
-    this.#countRegistrations(+1)
+    this.watcher[registrationChange](+1)
   }
 
   /** Replaces the event mask of a registered fd (re-arms EPOLLONESHOT). ENOENT if not registered. */
@@ -115,7 +96,7 @@ export class Epoll implements Disposable {
   unregister(fd: FileLike): void {
     const ret = epollUnregister(this.#open(), fileno(fd))
     if (ret !== 0 && ret !== -errno.EBADF) throw osError(-ret, 'epoll_ctl')
-    this.#countRegistrations(-1) // a closed fd's registration is gone from the kernel too
+    this.watcher[registrationChange](-1) // a closed fd's registration is gone from the kernel too
     if (ret < 0) throw osError(-ret, 'epoll_ctl')
   }
 
@@ -147,187 +128,53 @@ export class Epoll implements Disposable {
     return count
   }
 
-  /**
-   * Delivers readiness on Node's own event loop, without blocking it: whenever registered fds
-   * are ready, `callback(events)` runs on the JS thread with the `[fd, events]` pairs `poll(0)`
-   * returns (at most `maxevents`). The next wait starts only after `callback` returns, so a
-   * level-triggered fd that `callback` services never spins. One watch per Epoll.
-   *
-   * A watch that fails ends, and its error goes to `onError`, or else is thrown as an
-   * 'uncaughtException'. The one to expect: the epoll fd closed behind this object's back
-   * (`fs.closeSync(ep.fileno())`, its number perhaps reused since), found within about a second,
-   * is an OSError EBADF; this Epoll is then closed, leaving that fd number alone.
-   */
+  /** `ep.watcher.start(...)`: delivers readiness on Node's own event loop (see `Watcher.start`). */
   watch(callback: (events: [number, number][]) => void, maxevents = -1, onError?: (error: OSError) => void): void {
-    if (typeof callback !== 'function') throw new TypeError('callback must be a function')
-    const max = maxEvents(maxevents)
-    let events: [number, number][] = []
-    this.#startWatch(() => (events = this.poll(0, max)).length, () => callback(events), onError)
+    this.watcher.start(callback, maxevents, onError)
   }
 
-  /** `watch` on the allocation-free path: fills `out` as `pollInto` does and calls `callback(count)`. */
+  /** `ep.watcher.startInto(...)`: `watch` on the allocation-free path (see `Watcher.startInto`). */
   watchInto(out: Int32Array | Uint32Array, callback: (count: number) => void, onError?: (error: OSError) => void): void {
-    if (typeof callback !== 'function') throw new TypeError('callback must be a function')
-    this.#open()
-    checkOut(out) // without polling: that would consume edge-triggered events before the watch
-    this.#startWatch(() => this.pollInto(out, 0), callback, onError)
+    this.watcher.startInto(out, callback, onError)
   }
 
-  /** Stops `watch`/`watchInto`. Idempotent; `close()` does it too. */
+  /** `ep.watcher.stop()`: stops `watch`/`watchInto`. Idempotent; `close()` does it too. */
   unwatch(): void {
-    const watcher = this.#watcher
-    const onUnwatch = this.#onUnwatch
-    this.#watcher = undefined
-    this.#onUnwatch = undefined
-    clearInterval(this.#checkTimer)
-    this.#checkTimer = undefined
-    watcher?.stop()
-    onUnwatch?.()
+    this.watcher.stop()
   }
 
-  /** True while watched. */
+  /** `ep.watcher.active`: true while watched. */
   get watching(): boolean {
-    return this.#watcher !== undefined
+    return this.watcher.active
   }
 
-  /**
-   * How readiness reaches Node while watched: 'loop' (Node's own libuv loop polls the epoll
-   * fd, no thread) or 'thread' (a waiting thread: where libuv is not found, or when the
-   * environment variable FDPOLL_WATCH=thread asks for it); undefined when not watched.
-   */
+  /** `ep.watcher.mode`: 'loop' or 'thread' while watched (see `Watcher.mode`), else undefined. */
   get watchMode(): 'loop' | 'thread' | undefined {
-    if (this.#watcher === undefined) return undefined
-    return this.#watcher.onLoop ? 'loop' : 'thread'
+    return this.watcher.mode
   }
 
-  /**
-   * Makes watching keep the process alive while fds are registered (the default), like a
-   * Node handle's `ref()`.
-   */
+  /** `ep.watcher.ref()`: watching keeps the process alive while fds are registered (the default). */
   ref(): this {
-    this.#keepAlive = true
-    this.#applyRef()
+    this.watcher.ref()
     return this
   }
 
-  /** Lets the process exit while this Epoll is watched, like a Node handle's `unref()`. */
+  /** `ep.watcher.unref()`: lets the process exit while this Epoll is watched. */
   unref(): this {
-    this.#keepAlive = false
-    this.#applyRef()
+    this.watcher.unref()
     return this
   }
 
-  #countRegistrations(change: number): void {
-    const before = this.#registered
-    this.#registered = Math.max(0, before + change)
-    if ((before === 0) !== (this.#registered === 0)) this.#applyRef()
-  }
-
-  /** A watch holds the process only while ref'd and something is registered. */
-  #applyRef(): void {
-    this.#watcher?.setRef(this.#keepAlive && this.#registered > 0)
-  }
-
-  /**
-   * `for await (const events of ep)`: the batches `watch` delivers, until `unwatch()`/`close()`
-   * or a `break`; the error of a watch that fails (see `watch`) is thrown by the loop once the
-   * batches before it are out. Batches queue up while the loop body awaits other work, so with
-   * level-triggered fds service each batch before awaiting anything else.
-   */
-  async *[Symbol.asyncIterator](): AsyncGenerator<[number, number][], void, undefined> {
-    const batches: [number, number][][] = []
-    let wake: (() => void) | undefined
-    let failure: { error: OSError } | undefined
-    this.watch((events) => {
-      batches.push(events)
-      wake?.()
-    }, -1, (error) => {
-      failure = { error }
-      wake?.()
-    })
-    const watcher = this.#watcher
-    this.#onUnwatch = () => wake?.()
-    try {
-      while (true) {
-        while (batches.length > 0) yield batches.shift()!
-        if (failure !== undefined) throw failure.error
-        if (this.#watcher !== watcher) return
-        await new Promise<void>((resolve) => (wake = resolve))
-        wake = undefined
-      }
-    } finally {
-      if (this.#watcher === watcher) this.unwatch()
-    }
-  }
-
-  /**
-   * Watches with `poll()` (how many events it took) and `deliver(count)` (the user's callback,
-   * called when there are some). The native side waits on a dup of the epoll fd, so the fd's
-   * number can be closed or reused without the wait noticing: `watcher.check()` asks, from a
-   * slow unref'd timer and after a wakeup that found nothing, never on the hot path.
-   */
-  #startWatch(poll: () => number, deliver: (count: number) => void, onError: ((error: OSError) => void) | undefined): void {
-    const epfd = this.#open()
-    if (this.#watcher !== undefined) throw new ValueError('this Epoll is already watched: unwatch() first', 'ERR_WATCHED')
-    if (onError !== undefined && typeof onError !== 'function') throw new TypeError('onError must be a function')
-    const thread = process.env.FDPOLL_WATCH === 'thread'
-    const watcher: Watcher | number = watchStart(epfd, (status: number) => {
-      if (this.#watcher !== watcher) return // a dispatch queued before unwatch() is dropped
-      let count: number
-      try {
-        if (status < 0) throw osError(-status, 'watch')
-        count = poll()
-      } catch (e) {
-        return this.#endWatch(watcher, e as OSError, onError)
-      }
-      if (count === 0) return this.#checkWatch(watcher, onError)
-      try {
-        deliver(count)
-      } catch (e) {
-        queueMicrotask(() => { throw e }) // an 'uncaughtException', as from any Node callback
-      }
-    }, thread)
-    if (typeof watcher === 'number') throw osError(-watcher, 'watch')
-    this.#watcher = watcher
-    this.#checkTimer = setInterval(() => this.#checkWatch(watcher, onError), WATCH_CHECK_MS).unref()
-    this.#applyRef()
-  }
-
-  /** Ends `watcher`'s watch with EBADF if the epoll fd was closed behind its back. */
-  #checkWatch(watcher: Watcher, onError: ((error: OSError) => void) | undefined): void {
-    if (this.#watcher === watcher && watcher.check() < 0) this.#endWatch(watcher, osError(errno.EBADF, 'watch'), onError)
-  }
-
-  /**
-   * Stops `watcher`'s watch and reports `error` to `onError` (else as an 'uncaughtException').
-   * If the epoll fd was closed behind this object's back, the error says so, and the object is
-   * closed without closing the fd number, which may belong to another file by now.
-   */
-  #endWatch(watcher: Watcher, error: OSError, onError: ((error: OSError) => void) | undefined): void {
-    const gone = watcher.check() < 0
-    this.unwatch()
-    if (gone) {
-      error = osError(errno.EBADF, 'watch')
-      error.message += ` (epoll fd ${this.#fd} was closed behind the watch's back)`
-      this.#fd = -1
-      release(this)
-    }
-    if (onError === undefined) {
-      queueMicrotask(() => { throw error })
-      return
-    }
-    try {
-      onError(error)
-    } catch (e) {
-      queueMicrotask(() => { throw e })
-    }
+  /** `for await (const events of ep)`: the batches a watch delivers (see `Watcher`'s iterator). */
+  [Symbol.asyncIterator](): AsyncGenerator<[number, number][], void, undefined> {
+    return this.watcher[Symbol.asyncIterator]()
   }
 
   /** Closes the epoll fd (and stops watching). Idempotent; registered fds stay open. */
   close(): void {
     const fd = this.#fd
     if (fd < 0) return
-    this.unwatch()
+    this.watcher.stop()
     this.#fd = -1
     release(this)
     const ret = fdClose(fd)
@@ -344,18 +191,4 @@ export class Epoll implements Disposable {
     if (this.#fd < 0) throw closedError('epoll')
     return this.#fd
   }
-}
-
-/** `out` of `pollInto`/`watchInto`: an Int32Array or Uint32Array with room for one pair. */
-function checkOut(out: unknown): asserts out is Int32Array | Uint32Array {
-  if (!(out instanceof Int32Array || out instanceof Uint32Array)) {
-    throw new TypeError('out must be an Int32Array or a Uint32Array')
-  }
-  if (out.length < 2) throw new RangeError('out must have room for at least one [fd, events] pair')
-}
-
-function maxEvents(maxevents: unknown): number {
-  if (integer(maxevents, 'maxevents') === -1) return DEFAULT_MAXEVENTS
-  if ((maxevents as number) < 1) throw new RangeError(`maxevents must be greater than 0, got ${maxevents}`)
-  return Math.min(maxevents as number, MAX_EVENTS_PER_POLL)
 }
