@@ -616,18 +616,26 @@ function closedBehind(watch: string, reuse = '') {
     let closedAt = 0
     let reused = false
     let intact = () => true
-    /** Opens files with \`open\` until one gets the freed number, and closes the others. */
+    /**
+     * Opens a file with \`open\` at the freed number: every lower number is filled first (fds
+     * are allocated lowest first), so that a file opening several fds gets it for its first.
+     */
     function reopenAt(open) {
-      const others = []
-      for (let file = open(); others.length < 100; file = open()) {
-        if (file.fileno() === fd) {
-          for (const other of others) other.close()
-          reused = true
-          return file
+      const fillers = []
+      for (;;) {
+        const filler = new fdpoll.Socket(fdpoll.AF_INET, fdpoll.SOCK_DGRAM)
+        const number = filler.fileno()
+        if (number >= fd) {
+          filler.close()
+          if (number === fd) break
+          throw new Error('the fd number was taken meanwhile')
         }
-        others.push(file)
+        fillers.push(filler)
       }
-      throw new Error('the fd number was not reused')
+      const file = open()
+      for (const filler of fillers) filler.close()
+      reused = file.fileno() === fd
+      return file
     }
     function behindItsBack() {
       fs.closeSync(fd)
