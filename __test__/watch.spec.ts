@@ -652,6 +652,131 @@ test('an uncaught exception from the callback ends the process with an error, as
   t.regex(child.stderr, /boom unhandled/)
 })
 
+/**
+ * A child whose Epoll's fd is closed behind its watch's back (`behindItsBack()`), after which
+ * `reuse` may open another file at the freed number (with `reopenAt`, setting `intact()`, which
+ * uses that file). `report(error)` prints what the watcher got; the test then expects the
+ * process to exit on its own.
+ */
+function closedBehind(watch: string, reuse = '') {
+  return `
+    import fs from 'node:fs'
+    const [a, b] = fdpoll.socketpair()
+    const ep = new fdpoll.Epoll()
+    ep.register(a, fdpoll.EPOLLIN)
+    const fd = ep.fileno()
+    let closedAt = 0
+    let reused = false
+    let intact = () => true
+    /**
+     * Opens a file with \`open\` at the freed number: every lower number is filled first (fds
+     * are allocated lowest first), so that a file opening several fds gets it for its first.
+     */
+    function reopenAt(open) {
+      const fillers = []
+      for (;;) {
+        const filler = new fdpoll.Socket(fdpoll.AF_INET, fdpoll.SOCK_DGRAM)
+        const number = filler.fileno()
+        if (number >= fd) {
+          filler.close()
+          if (number === fd) break
+          throw new Error('the fd number was taken meanwhile')
+        }
+        fillers.push(filler)
+      }
+      const file = open()
+      for (const filler of fillers) filler.close()
+      reused = file.fileno() === fd
+      return file
+    }
+    function behindItsBack() {
+      fs.closeSync(fd)
+      closedAt = performance.now()
+      ${reuse}
+    }
+    function report(e) {
+      ep.close() // a no-op now: must not close the number, which another file may hold
+      console.log('error', e.constructor.name, e.code, e.errno, e.syscall, /closed behind the watch's back/.test(e.message), ep.closed, ep.watching, reused, intact())
+    }
+    ${watch}
+    console.log('mode', ep.watchMode)
+    process.on('exit', () => console.log('exit', Math.round(performance.now() - closedAt), 'ms after the close'))
+  `
+}
+
+const WATCH_MODE = process.env.FDPOLL_WATCH === 'thread' ? 'thread' : 'loop'
+
+for (const [name, watch, reuse, reused] of [
+  ['closed while idle', 'ep.watch(() => {}, -1, report); setTimeout(behindItsBack, 300)', '', false],
+  ['closed by the callback itself', 'ep.watch(() => { a.recv(16); behindItsBack() }, -1, report); b.send(Buffer.from("x"))', '', false],
+  ['closed in the middle of a for await', '(async () => { try { for await (const _ of ep) a.recv(16) } catch (e) { report(e) } })(); setTimeout(behindItsBack, 300)', '', false],
+  ['its number reused by a socket', 'ep.watch(() => {}, -1, report); setTimeout(behindItsBack, 300)', `
+      const socket = reopenAt(() => new fdpoll.Socket(fdpoll.AF_INET, fdpoll.SOCK_DGRAM))
+      intact = () => { socket.bind(['127.0.0.1', 0]); return socket.getsockname()[0] === '127.0.0.1' }`, true],
+  ['its number reused by another Epoll, idle', 'ep.watch(() => {}, -1, report); setTimeout(behindItsBack, 300)', `
+      const other = reopenAt(() => new fdpoll.Epoll())
+      intact = () => { other.register(b, fdpoll.EPOLLOUT); return other.poll(0).length === 1 }`, true],
+  ['its number reused by another Epoll while its own fds have events', 'ep.watch(() => {}, -1, report); setTimeout(behindItsBack, 300)', `
+      const other = reopenAt(() => new fdpoll.Epoll())
+      b.send(Buffer.from('x')) // the watched instance, out of reach of the number now, gets an event
+      intact = () => { other.register(b, fdpoll.EPOLLOUT); return other.poll(0).length === 1 }`, true],
+] as const) {
+  // Serial: a burst of child processes on a loaded machine makes every child of this file slow.
+  test.serial(`an epoll fd closed behind its watch's back is EBADF to the watcher, and the process exits: ${name}`, async (t) => {
+    const child = await runChild(t, closedBehind(watch, reuse), { killAfter: 60_000 })
+    t.is(child.stderr, '')
+    t.is(child.code, 0, 'the process exited on its own')
+    const lines = child.stdout.trimEnd().split('\n')
+    t.deepEqual(lines.slice(0, 2), [`mode ${WATCH_MODE}`, `error OSError EBADF 9 watch true true false ${reused} true`])
+    const ms = Number(/^exit (\d+) ms after the close$/.exec(lines[2])?.[1])
+    t.true(ms < 5000, `exited ${ms} ms after the close`)
+  })
+}
+
+test.serial('an epoll fd closed behind the back of a watch without onError is an uncaughtException EBADF', async (t) => {
+  const child = await runChild(t, closedBehind('ep.watch(() => {}); setTimeout(behindItsBack, 300)'), { killAfter: 60_000 })
+  t.is(child.code, 1)
+  t.regex(child.stdout, new RegExp(`^mode ${WATCH_MODE}\nexit \\d+ ms after the close\n$`))
+  t.regex(child.stderr, /OSError: EBADF: bad file descriptor, watch \(epoll fd \d+ was closed behind the watch's back\)/)
+})
+
+test('ep.watcher is the handle the watch methods delegate to', async (t) => {
+  const [a, b] = pair(t)
+  using ep = new Epoll()
+  const { watcher } = ep
+  t.is(ep.watcher, watcher, 'one handle per Epoll')
+  ep.register(a, EPOLLIN)
+  t.true(watcher.hasRef())
+  t.is(ep.unref(), ep)
+  t.false(watcher.hasRef())
+  watcher.ref()
+  t.true(watcher.hasRef())
+  const got = new Promise<[number, number][]>((resolve) => watcher.start(resolve))
+  t.true(ep.watching)
+  t.is(ep.watchMode, watcher.mode)
+  t.throws(() => ep.watch(() => {}), { instanceOf: ValueError, code: 'ERR_WATCHED' })
+  b.send(X)
+  t.deepEqual(await within(got, 5000, 'the handle\'s callback'), [[a.fileno(), EPOLLIN]])
+  ep.unwatch()
+  t.false(watcher.active)
+  const batches: [number, number][][] = []
+  await within((async () => {
+    for await (const events of watcher) {
+      batches.push(events)
+      break
+    }
+  })(), 5000, 'a batch from the handle\'s iterator')
+  t.deepEqual(batches, [[[a.fileno(), EPOLLIN]]])
+  t.false(watcher.active)
+})
+
+test('onError must be a function', (t) => {
+  using ep = new Epoll()
+  t.throws(() => ep.watch(() => {}, -1, 'onError' as any), { instanceOf: TypeError })
+  t.throws(() => ep.watchInto(new Int32Array(2), () => {}, 42 as any), { instanceOf: TypeError })
+  t.false(ep.watching)
+})
+
 /** Waker fds (each waiting thread has a waker) plus poller fds. */
 const watchFds = () => {
   const { waker, poller } = fdKinds()

@@ -2,6 +2,11 @@
 
 const INT32_MAX = 2 ** 31 - 1
 
+/** Python's default for `maxevents = -1`: FD_SETSIZE - 1. */
+export const DEFAULT_MAXEVENTS = 1023
+/** The core's cap on events per poll; more stay on the kernel's ready list for the next one. */
+const MAX_EVENTS_PER_POLL = 65_536
+
 /** An integer argument, or a TypeError naming it. */
 export function integer(value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value)) {
@@ -48,6 +53,21 @@ export function timeoutMs(seconds: unknown): number {
   const ms = Math.ceil(seconds * 1000)
   if (ms > INT32_MAX) throw new RangeError(`timeout is too large: ${seconds} s`)
   return ms
+}
+
+/** `maxevents` of a poll or a watch: -1 (Python's default, 1023) or positive, capped at the core's limit. */
+export function maxEvents(maxevents: unknown): number {
+  if (integer(maxevents, 'maxevents') === -1) return DEFAULT_MAXEVENTS
+  if ((maxevents as number) < 1) throw new RangeError(`maxevents must be greater than 0, got ${maxevents}`)
+  return Math.min(maxevents as number, MAX_EVENTS_PER_POLL)
+}
+
+/** `out` of `pollInto`/`watchInto`: an Int32Array or Uint32Array with room for one pair. */
+export function checkOut(out: unknown): asserts out is Int32Array | Uint32Array {
+  if (!(out instanceof Int32Array || out instanceof Uint32Array)) {
+    throw new TypeError('out must be an Int32Array or a Uint32Array')
+  }
+  if (out.length < 2) throw new RangeError('out must have room for at least one [fd, events] pair')
 }
 
 function describe(value: unknown): string {

@@ -1,19 +1,19 @@
 /**
  * `Epoll`: CPython's `select.epoll`, same methods, defaults, units (seconds) and errors.
- * `poll()` blocks the JS thread while it waits, as Python's does.
+ * `poll()` blocks the JS thread while it waits, as Python's does. Delivery on Node's event loop
+ * (`watch`, `ref`/`unref`, `for await`) is the Epoll's handle, `ep.watcher` (./watcher.ts);
+ * the methods here that reach it are thin delegates.
  */
 import binding = require('./native.js')
-import { eventMask, fileno, integer, timeoutMs } from './args.js'
+import { DEFAULT_MAXEVENTS, checkOut, eventMask, fileno, integer, maxEvents, timeoutMs } from './args.js'
 import { EPOLL_CLOEXEC, EPOLLIN, EPOLLOUT, EPOLLPRI } from './constants.js'
-import { ValueError, closedError, errno, osError } from './errors.js'
+import { type OSError, closedError, errno, osError } from './errors.js'
 import { own, release } from './owner.js'
+import { Watcher, registrationChange } from './watcher.js'
 
 // Bound once as plain constants: a named import of the CommonJS binding costs a getter call
 // per use once bundled.
-const {
-  BACKEND, epollCreate, epollModify, epollPollInto, epollRegister, epollUnregister, fdClose, watchStart,
-} = binding
-type Watcher = binding.Watcher
+const { BACKEND, epollCreate, epollModify, epollPollInto, epollRegister, epollUnregister, fdClose } = binding
 
 /**
  * The poller backend in this build: 'epoll' (raw epoll, Linux), 'mio' (the mio crate over
@@ -22,11 +22,6 @@ type Watcher = binding.Watcher
  * says: ask this to tell.
  */
 export const backend = BACKEND as 'epoll' | 'mio' | 'wasm'
-
-/** Python's default for `maxevents = -1`: FD_SETSIZE - 1. */
-const DEFAULT_MAXEVENTS = 1023
-/** The core's cap on events per poll; more stay on the kernel's ready list for the next one. */
-const MAX_EVENTS_PER_POLL = 65_536
 
 /** Anything `register` accepts: an fd, or an object with a `fileno()` method. */
 export type FileLike = number | { fileno(): number }
@@ -41,17 +36,11 @@ let adopted: number | undefined
 export class Epoll implements Disposable {
   /** The epoll fd this object owns; -1 once closed. */
   #fd: number
-  /** Delivers readiness on Node's loop while watched: a uv_poll handle or a waiting thread. */
-  #watcher: Watcher | undefined
-  /** Whether watching keeps the process alive (`ref()`, the default) or not (`unref()`). */
-  #keepAlive = true
-  /**
-   * Registrations made through this object and not yet removed: a watch keeps the process
-   * alive only while there are some (fds closed without unregister still count).
-   */
-  #registered = 0
-  /** Wakes a `for await` waiting for the next batch, so that `unwatch()`/`close()` ends it. */
-  #onUnwatch: (() => void) | undefined
+  /** This Epoll's handle on Node's event loop: `watch`, `ref`/`unref` and `for await` go through it. */
+  readonly watcher: Watcher = new Watcher(this, () => {
+    this.#fd = -1 // closed behind our back: the number is not ours to close any more
+    release(this)
+  })
 
   /**
    * Creates an epoll fd (always close-on-exec). `sizehint` is -1 or positive and otherwise
@@ -95,7 +84,7 @@ export class Epoll implements Disposable {
   register(fd: FileLike, eventmask: number = EPOLLIN | EPOLLPRI | EPOLLOUT): void {
     const ret = epollRegister(this.#open(), fileno(fd), eventMask(eventmask))
     if (ret < 0) throw osError(-ret, 'epoll_ctl')
-    this.#countRegistrations(+1)
+    this.watcher[registrationChange](+1)
   }
 
   /** Replaces the event mask of a registered fd (re-arms EPOLLONESHOT). ENOENT if not registered. */
@@ -108,7 +97,7 @@ export class Epoll implements Disposable {
   unregister(fd: FileLike): void {
     const ret = epollUnregister(this.#open(), fileno(fd))
     if (ret !== 0 && ret !== -errno.EBADF) throw osError(-ret, 'epoll_ctl')
-    this.#countRegistrations(-1) // a closed fd's registration is gone from the kernel too
+    this.watcher[registrationChange](-1) // a closed fd's registration is gone from the kernel too
     if (ret < 0) throw osError(-ret, 'epoll_ctl')
   }
 
@@ -140,133 +129,53 @@ export class Epoll implements Disposable {
     return count
   }
 
-  /**
-   * Delivers readiness on Node's own event loop, without blocking it: whenever registered fds
-   * are ready, `callback(events)` runs on the JS thread with the `[fd, events]` pairs `poll(0)`
-   * returns (at most `maxevents`). The next wait starts only after `callback` returns, so a
-   * level-triggered fd that `callback` services never spins. One watch per Epoll.
-   */
-  watch(callback: (events: [number, number][]) => void, maxevents = -1): void {
-    if (typeof callback !== 'function') throw new TypeError('callback must be a function')
-    const max = maxEvents(maxevents)
-    this.#startWatch(() => {
-      const events = this.poll(0, max)
-      if (events.length > 0) callback(events)
-    })
+  /** `ep.watcher.start(...)`: delivers readiness on Node's own event loop (see `Watcher.start`). */
+  watch(callback: (events: [number, number][]) => void, maxevents = -1, onError?: (error: OSError) => void): void {
+    this.watcher.start(callback, maxevents, onError)
   }
 
-  /** `watch` on the allocation-free path: fills `out` as `pollInto` does and calls `callback(count)`. */
-  watchInto(out: Int32Array | Uint32Array, callback: (count: number) => void): void {
-    if (typeof callback !== 'function') throw new TypeError('callback must be a function')
-    this.#open()
-    checkOut(out) // without polling: that would consume edge-triggered events before the watch
-    this.#startWatch(() => {
-      const count = this.pollInto(out, 0)
-      if (count > 0) callback(count)
-    })
+  /** `ep.watcher.startInto(...)`: `watch` on the allocation-free path (see `Watcher.startInto`). */
+  watchInto(out: Int32Array | Uint32Array, callback: (count: number) => void, onError?: (error: OSError) => void): void {
+    this.watcher.startInto(out, callback, onError)
   }
 
-  /** Stops `watch`/`watchInto`. Idempotent; `close()` does it too. */
+  /** `ep.watcher.stop()`: stops `watch`/`watchInto`. Idempotent; `close()` does it too. */
   unwatch(): void {
-    const watcher = this.#watcher
-    const onUnwatch = this.#onUnwatch
-    this.#watcher = undefined
-    this.#onUnwatch = undefined
-    watcher?.stop()
-    onUnwatch?.()
+    this.watcher.stop()
   }
 
-  /** True while watched. */
+  /** `ep.watcher.active`: true while watched. */
   get watching(): boolean {
-    return this.#watcher !== undefined
+    return this.watcher.active
   }
 
-  /**
-   * How readiness reaches Node while watched: 'loop' (Node's own libuv loop polls the epoll
-   * fd, no thread) or 'thread' (a waiting thread: where libuv is not found, or when the
-   * environment variable FDPOLL_WATCH=thread asks for it); undefined when not watched.
-   */
+  /** `ep.watcher.mode`: 'loop' or 'thread' while watched (see `Watcher.mode`), else undefined. */
   get watchMode(): 'loop' | 'thread' | undefined {
-    if (this.#watcher === undefined) return undefined
-    return this.#watcher.onLoop ? 'loop' : 'thread'
+    return this.watcher.mode
   }
 
-  /**
-   * Makes watching keep the process alive while fds are registered (the default), like a
-   * Node handle's `ref()`.
-   */
+  /** `ep.watcher.ref()`: watching keeps the process alive while fds are registered (the default). */
   ref(): this {
-    this.#keepAlive = true
-    this.#applyRef()
+    this.watcher.ref()
     return this
   }
 
-  /** Lets the process exit while this Epoll is watched, like a Node handle's `unref()`. */
+  /** `ep.watcher.unref()`: lets the process exit while this Epoll is watched. */
   unref(): this {
-    this.#keepAlive = false
-    this.#applyRef()
+    this.watcher.unref()
     return this
   }
 
-  #countRegistrations(change: number): void {
-    const before = this.#registered
-    this.#registered = Math.max(0, before + change)
-    if ((before === 0) !== (this.#registered === 0)) this.#applyRef()
-  }
-
-  /** A watch holds the process only while ref'd and something is registered. */
-  #applyRef(): void {
-    this.#watcher?.setRef(this.#keepAlive && this.#registered > 0)
-  }
-
-  /**
-   * `for await (const events of ep)`: the batches `watch` delivers, until `unwatch()`/`close()`
-   * or a `break`. Batches queue up while the loop body awaits other work, so with
-   * level-triggered fds service each batch before awaiting anything else.
-   */
-  async *[Symbol.asyncIterator](): AsyncGenerator<[number, number][], void, undefined> {
-    const batches: [number, number][][] = []
-    let wake: (() => void) | undefined
-    this.watch((events) => {
-      batches.push(events)
-      wake?.()
-    })
-    const watcher = this.#watcher
-    this.#onUnwatch = () => wake?.()
-    try {
-      while (true) {
-        while (batches.length > 0) yield batches.shift()!
-        if (this.#watcher !== watcher) return
-        await new Promise<void>((resolve) => (wake = resolve))
-        wake = undefined
-      }
-    } finally {
-      if (this.#watcher === watcher) this.unwatch()
-    }
-  }
-
-  #startWatch(dispatch: () => void): void {
-    const epfd = this.#open()
-    if (this.#watcher !== undefined) throw new ValueError('this Epoll is already watched: unwatch() first', 'ERR_WATCHED')
-    const thread = process.env.FDPOLL_WATCH === 'thread'
-    const watcher: Watcher | number = watchStart(epfd, () => {
-      if (this.#watcher !== watcher) return // a dispatch queued before unwatch() is dropped
-      try {
-        dispatch()
-      } catch (e) {
-        queueMicrotask(() => { throw e }) // an 'uncaughtException', as from any Node callback
-      }
-    }, thread)
-    if (typeof watcher === 'number') throw osError(-watcher, 'watch')
-    this.#watcher = watcher
-    this.#applyRef()
+  /** `for await (const events of ep)`: the batches a watch delivers (see `Watcher`'s iterator). */
+  [Symbol.asyncIterator](): AsyncGenerator<[number, number][], void, undefined> {
+    return this.watcher[Symbol.asyncIterator]()
   }
 
   /** Closes the epoll fd (and stops watching). Idempotent; registered fds stay open. */
   close(): void {
     const fd = this.#fd
     if (fd < 0) return
-    this.unwatch()
+    this.watcher.stop()
     this.#fd = -1
     release(this)
     const ret = fdClose(fd)
@@ -283,18 +192,4 @@ export class Epoll implements Disposable {
     if (this.#fd < 0) throw closedError('epoll')
     return this.#fd
   }
-}
-
-/** `out` of `pollInto`/`watchInto`: an Int32Array or Uint32Array with room for one pair. */
-function checkOut(out: unknown): asserts out is Int32Array | Uint32Array {
-  if (!(out instanceof Int32Array || out instanceof Uint32Array)) {
-    throw new TypeError('out must be an Int32Array or a Uint32Array')
-  }
-  if (out.length < 2) throw new RangeError('out must have room for at least one [fd, events] pair')
-}
-
-function maxEvents(maxevents: unknown): number {
-  if (integer(maxevents, 'maxevents') === -1) return DEFAULT_MAXEVENTS
-  if ((maxevents as number) < 1) throw new RangeError(`maxevents must be greater than 0, got ${maxevents}`)
-  return Math.min(maxevents as number, MAX_EVENTS_PER_POLL)
 }

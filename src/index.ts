@@ -2,6 +2,7 @@
 export * from './constants.js'
 export * from './errors.js'
 export { Epoll, backend, type FileLike } from './epoll.js'
+export type { Watcher } from './watcher.js'
 export { Socket, socketpair, createServer, createConnection, type Address, type ServerOptions } from './socket.js'
 export { setNoDelay, setCork, corked } from './tcp.js'
 export { Poll, poll, select } from './select.js'

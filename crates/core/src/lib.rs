@@ -25,6 +25,9 @@ pub use sys::close;
 /// The WebAssembly build's table of virtual fds, which the host drives.
 #[cfg(target_family = "wasm")]
 pub use sys::memory;
+/// A poller held by a private dup, to wait on and to tell whether its fd was closed behind its back.
+#[cfg(unix)]
+pub use sys::held::HeldPoller;
 /// libuv's poll handle, for readiness on the host's (Node's) own event loop.
 #[cfg(unix)]
 pub use sys::uv::UvPoll;

@@ -39,6 +39,9 @@ pub mod eventfd;
 pub mod pipe;
 
 #[cfg(unix)]
+#[cfg(unix)]
+pub mod held;
+#[cfg(unix)]
 pub mod multiplex;
 #[cfg(unix)]
 pub mod socket;
