@@ -39,7 +39,6 @@ pub mod eventfd;
 pub mod pipe;
 
 #[cfg(unix)]
-#[cfg(unix)]
 pub mod held;
 #[cfg(unix)]
 pub mod multiplex;
