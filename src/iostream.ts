@@ -150,8 +150,7 @@ export class IOStream {
   close(): void {
     if (this.#closed) return
     this.#closed = true
-    this.#failWrites(new StreamClosedError())
-    this.#sock.close() // an operation waiting on it rejects with EBADF, which the read or flush turns into a StreamClosedError
+    this.#sock.close() // what waits on it rejects with EBADF, which the read or the flush turns into a StreamClosedError
   }
 
   #beginRead(op: string): void {
