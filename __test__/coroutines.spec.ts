@@ -12,7 +12,7 @@ import fs from 'node:fs'
 
 import {
   AF_INET, BlockingIOError, ConnectionRefusedError, EPOLLIN, EPOLLOUT, IOLoop, OSError, RuntimeError,
-  SOCK_DGRAM, SOL_SOCKET, SO_SNDBUF, Socket, Task, ValueError, createServer, joinAll,
+  SOCK_DGRAM, SOL_SOCKET, SO_SNDBUF, Socket, Task, ValueError, createServer, joinAll, socketpair,
 } from '../src/index.js'
 import { backTo, countCtl, countPolls, interestList, snapshot, startedLoop, tcpPair } from './coroutine-helpers.js'
 import { pipe, testIf } from './helpers.js'
@@ -250,6 +250,32 @@ onLinux('closing a socket while an operation waits rejects it with EBADF and rem
   await backTo(t, loop, epfd, { ...before, fds: before.fds + 2 }, 'after closing them (their peers stay open)')
 })
 
+test.serial('a socket closed with interest left: a new socket on the same fd number still waits and wakes', async (t) => {
+  const { loop } = startedLoop(t)
+  const [conn, client] = await tcpPair(t, loop)
+  const first = loop.sockRecv(conn, 10)
+  await loop.sockSendall(client, Buffer.from('a'))
+  await first // conn's interest stays in the kernel and the loop
+  const fd = conn.fileno()
+  conn.close()
+  const opened: Socket[] = []
+  t.teardown(() => opened.forEach((s) => s.close()))
+  let reused: [Socket, Socket] | undefined
+  while (reused === undefined && opened.length < 100) {
+    const pair = socketpair()
+    opened.push(...pair)
+    if (pair[0].fileno() === fd) reused = pair
+    if (pair[1].fileno() === fd) reused = [pair[1], pair[0]]
+  }
+  t.truthy(reused, `fd ${fd} was not reused`)
+  const [a, b] = reused!
+  a.setblocking(false)
+  const reading = loop.sockRecv(a, 10)
+  t.true(await pending(reading), 'nothing sent yet')
+  b.send(Buffer.from('new'))
+  t.is((await within(3000, 'the new socket waking', reading)).toString(), 'new')
+})
+
 onLinux('aborting through the signal rejects with an AbortError and removes the interest', async (t) => {
   const { loop, epfd } = startedLoop(t)
   const [conn, client] = await tcpPair(t, loop)
@@ -294,7 +320,7 @@ onLinux('loop.close() rejects every pending operation and frees its fds; a close
   for (const operation of waiting) t.true(await pending(operation))
   t.is(interestList(epfd).size, 3, 'the waker, conn (read and write) and the listener')
   loop.close()
-  for (const operation of waiting) await t.throwsAsync(within(3000, 'the operation rejecting', operation), { instanceOf: RuntimeError, message: 'IOLoop is closed' })
+  for (const operation of waiting) await t.throwsAsync(within<unknown>(3000, 'the operation rejecting', operation), { instanceOf: RuntimeError, message: 'IOLoop is closed' })
   await t.throwsAsync(loop.sockRecv(conn, 10), { instanceOf: RuntimeError, message: 'IOLoop is closed' })
   t.throws(() => loop.spawn(async () => {}), { instanceOf: RuntimeError })
   t.is(loop.watched().size, 0)

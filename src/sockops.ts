@@ -7,7 +7,7 @@
  */
 import type { Address } from './socket.js'
 import { EPOLLIN, EPOLLOUT, SOL_SOCKET, SO_ERROR } from './constants.js'
-import { BlockingIOError, ValueError, errno, osError } from './errors.js'
+import { BlockingIOError, OSError, ValueError, errno, osError } from './errors.js'
 import { type Direction, type Readiness, type Waiter, busyError } from './readiness.js'
 import { Socket } from './socket.js'
 
@@ -118,10 +118,24 @@ function operate<T>(
   }
 }
 
-/** Accepts a connection: `[conn, address]`, `conn` non-blocking (asyncio's `sock_accept`). */
+/**
+ * Accepts a connection: `[conn, address]`, `conn` non-blocking (asyncio's `sock_accept`). Out
+ * of fds, Linux's accept fails (EMFILE, ENFILE) whether or not a connection waits, so the first
+ * try takes that for "wait": the promise rejects with it only once a connection came and was
+ * turned away (Socket.accept's spare fd), and a loop around sockAccept never spins.
+ */
 export function sockAccept(r: Readiness, sock: Socket, options?: OperationOptions): Promise<[Socket, Address]> {
+  let first = true
   return operate(r, 'sockAccept', 'accept', EPOLLIN, sock, options, () => {
-    const [conn, address] = sock.accept()
+    const waited = !first
+    first = false
+    let conn: Socket, address: Address
+    try {
+      [conn, address] = sock.accept()
+    } catch (e) {
+      if (!waited && e instanceof OSError && (e.code === 'EMFILE' || e.code === 'ENFILE')) return AGAIN
+      throw e
+    }
     try {
       conn.setblocking(false)
     } catch (e) {
