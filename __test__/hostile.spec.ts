@@ -35,6 +35,7 @@ const EXAMPLES: { file: string; kind: Kind; settled?: (server: Launched) => bool
   { file: 'hello-world-fast.ts', kind: 'keepalive' },
   { file: 'echo-selectors.ts', kind: 'echo' },
   { file: 'echo-upper.ts', kind: 'echo' },
+  { file: 'echo-coroutines.ts', kind: 'echo' },
 ]
 
 /** Every server launched, stopped when the suite ends. */

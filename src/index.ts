@@ -1,4 +1,4 @@
-/** fdpoll: Python-style epoll, sockets and TCP options for Node.js. Re-exports only. */
+/** fdpoll: Python-style epoll, sockets, selectors, an IOLoop and coroutines for Node.js. Re-exports only. */
 export * from './constants.js'
 export * from './errors.js'
 export { Epoll, backend, type FileLike } from './epoll.js'
@@ -11,4 +11,9 @@ export {
   SelectorMapping, type SelectorKey,
 } from './selectors.js'
 export { IOLoop, RemoteIOLoop, Timeout, type Handler, type RemoteHandle } from './ioloop.js'
+export { type OperationOptions } from './sockops.js'
+export { Task, joinAll, type JoinOptions } from './tasks.js'
+export {
+  IOStream, StreamClosedError, UnsatisfiableReadError, type IOStreamOptions, type ReadUntilOptions,
+} from './iostream.js'
 export { fastpath } from './fastpath.js'

@@ -9,6 +9,10 @@
  * with its handler removed, as Tornado's IOStream closes its stream. `start()` runs on Node's
  * own loop (readiness through `Epoll.watch`, timeouts through Node timers); `runSync()` blocks
  * in `poll()`, for scripts and worker threads.
+ *
+ * Coroutines (asyncio's and gevent's API): `addReader`/`addWriter` callbacks, awaitable socket
+ * operations (`sockRecv`, `sockSendall`, ...) and tasks (`spawn`) run under `start()`: an
+ * `await` resumes between Node's turns, never inside `runSync()`.
  */
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads'
 import binding = require('./native.js')
@@ -16,6 +20,11 @@ import { fileno } from './args.js'
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT } from './constants.js'
 import { Epoll, type FileLike } from './epoll.js'
 import { ConnectionError, OSError, RuntimeError, osError } from './errors.js'
+import { Readiness } from './readiness.js'
+import type { Address, Socket } from './socket.js'
+import * as ops from './sockops.js'
+import type { OperationOptions } from './sockops.js'
+import { Task } from './tasks.js'
 import { type Timeout, TimeoutQueue } from './timeouts.js'
 
 // Bound once as plain constants: a named import of the CommonJS binding costs a getter call
@@ -69,6 +78,18 @@ export class IOLoop implements Disposable {
   #immediate: NodeJS.Immediate | undefined
   #timer: NodeJS.Timeout | undefined
   #finish: (() => void) | undefined
+  /** The readers and writers: addReader/addWriter and the awaitable socket operations. */
+  readonly #readiness = new Readiness({
+    register: (fd, fileobj, handler, events) => {
+      this.#epoll.register(fd, events | IOLoop.ERROR)
+      this.#handlers.set(fd, [fileobj, handler])
+    },
+    modify: (fd, events) => this.#epoll.modify(fd, events | IOLoop.ERROR),
+    unregister: (fd) => this.#unregister(fd),
+    report: (error) => this.#report(error),
+  })
+  /** `#report`, bound once for the tasks. */
+  readonly #reportError = (error: unknown) => this.#report(error)
 
   constructor() {
     const waker = wakerCreate()
@@ -94,6 +115,7 @@ export class IOLoop implements Disposable {
    */
   addHandler<F extends FileLike>(fileobj: F, handler: Handler<F>, events: number): void {
     const fd = fileno(fileobj)
+    this.#readiness.release(fd) // interest that finished socket operations left gives way
     this.#epoll.register(fd, events | IOLoop.ERROR)
     this.#handlers.set(fd, [fileobj, handler])
   }
@@ -103,17 +125,99 @@ export class IOLoop implements Disposable {
     this.#epoll.modify(fileno(fileobj), events | IOLoop.ERROR)
   }
 
-  /** Stops watching `fileobj`; its events still pending in this batch are dropped. */
+  /**
+   * Stops watching `fileobj`; its events still pending in this batch are dropped. (Readers and
+   * writers are removed with `removeReader`/`removeWriter`; this leaves them.)
+   */
   removeHandler(fileobj: FileLike): void {
     const fd = this.#fdOf(fileobj)
-    if (fd === undefined) return
-    this.#pending.delete(fd)
-    if (!this.#handlers.delete(fd)) return // not watched (or the loop is closed): nothing to unregister
-    try {
-      this.#epoll.unregister(fd)
-    } catch (e) {
-      if (!(e instanceof OSError)) throw e // the fd may have been closed already
-    }
+    if (fd === undefined || this.#readiness.has(fd)) return
+    this.#unregister(fd)
+  }
+
+  /**
+   * Calls `callback(...args)` whenever `fileobj` (an fd, or an object with `fileno()`) is readable,
+   * until `removeReader` (asyncio's `add_reader`); replaces its earlier reader callback, but not
+   * an operation waiting on it (a RuntimeError). An exception it throws goes to `onError`.
+   */
+  addReader<A extends unknown[]>(fileobj: FileLike, callback: (...args: A) => void, ...args: A): void {
+    this.#readiness.add(fileobj, IOLoop.READ, callbackWaiter(callback, args))
+  }
+
+  /** Removes `fileobj`'s reader callback: true if there was one (asyncio's `remove_reader`). */
+  removeReader(fileobj: FileLike): boolean {
+    const fd = this.#fdOf(fileobj)
+    return fd !== undefined && this.#readiness.removeCallback(fd, IOLoop.READ)
+  }
+
+  /** Calls `callback(...args)` whenever `fileobj` is writable, until `removeWriter` (asyncio's `add_writer`). */
+  addWriter<A extends unknown[]>(fileobj: FileLike, callback: (...args: A) => void, ...args: A): void {
+    this.#readiness.add(fileobj, IOLoop.WRITE, callbackWaiter(callback, args))
+  }
+
+  /** Removes `fileobj`'s writer callback: true if there was one (asyncio's `remove_writer`). */
+  removeWriter(fileobj: FileLike): boolean {
+    const fd = this.#fdOf(fileobj)
+    return fd !== undefined && this.#readiness.removeCallback(fd, IOLoop.WRITE)
+  }
+
+  /**
+   * Accepts a connection on a non-blocking listening socket: `[conn, address]`, with `conn`
+   * non-blocking (asyncio's `sock_accept`). Like every `sock*` operation: the system call is
+   * made at once, and only if it would block does the promise wait for the loop (under
+   * `start()`); a blocking socket rejects with a ValueError, a second read (or write) while one
+   * waits on the same socket with a RuntimeError naming it, `signal` aborting with an AbortError,
+   * the socket closing with EBADF, the loop closing with a RuntimeError.
+   */
+  sockAccept(sock: Socket, options?: OperationOptions): Promise<[Socket, Address]> {
+    return ops.sockAccept(this.#readiness, sock, options)
+  }
+
+  /** Receives up to `n` bytes: a Buffer, empty at end of stream (asyncio's `sock_recv`). */
+  sockRecv(sock: Socket, n: number, options?: OperationOptions): Promise<Buffer> {
+    return ops.sockRecv(this.#readiness, sock, n, options)
+  }
+
+  /** Receives into `buf`: the byte count, 0 at end of stream (asyncio's `sock_recv_into`). */
+  sockRecvInto(sock: Socket, buf: Uint8Array, options?: OperationOptions): Promise<number> {
+    return ops.sockRecvInto(this.#readiness, sock, buf, options)
+  }
+
+  /** Sends all of `data`, waiting while the socket's buffer is full (asyncio's `sock_sendall`). */
+  sockSendall(sock: Socket, data: Uint8Array, options?: OperationOptions): Promise<void> {
+    return ops.sockSendall(this.#readiness, sock, data, options)
+  }
+
+  /** Connects to `address`, resolved synchronously if a host name (asyncio's `sock_connect`). */
+  sockConnect(sock: Socket, address: Address, options?: OperationOptions): Promise<void> {
+    return ops.sockConnect(this.#readiness, sock, address, options)
+  }
+
+  /** Receives a datagram of up to `n` bytes: `[data, sender]` (asyncio's `sock_recvfrom`). */
+  sockRecvfrom(sock: Socket, n: number, options?: OperationOptions): Promise<[Buffer, Address]> {
+    return ops.sockRecvfrom(this.#readiness, sock, n, options)
+  }
+
+  /** Sends a datagram to `address`: the byte count (asyncio's `sock_sendto`). */
+  sockSendto(sock: Socket, data: Uint8Array, address: Address, options?: OperationOptions): Promise<number> {
+    return ops.sockSendto(this.#readiness, sock, data, address, options)
+  }
+
+  /**
+   * Starts `fn(...args)` as a task (gevent's `spawn`) once the current code yields; what it
+   * throws goes to `onError`. Wait for tasks with `joinAll`, or `await` one for its value.
+   */
+  spawn<A extends unknown[], T>(fn: (...args: A) => T | PromiseLike<T>, ...args: A): Task<T> {
+    if (this.#closed) throw new RuntimeError('IOLoop is closed', 'ERR_CLOSED')
+    return new Task<T>(fn as (...args: unknown[]) => T | PromiseLike<T>, args, this.#reportError)
+  }
+
+  /**
+   * The fds this loop watches, each with its fileobj: handlers, readers, writers, and sockets
+   * whose finished operations left their interest (a new Map, for inspection).
+   */
+  watched(): Map<number, FileLike> {
+    return new Map([...this.#handlers].map(([fd, [fileobj]]) => [fd, fileobj]))
   }
 
   /** Runs `callback(...args)` on the next turn. (From another thread: `remote()`.) */
@@ -190,11 +294,15 @@ export class IOLoop implements Disposable {
     finish?.()
   }
 
-  /** Stops and closes the loop; with `allFds`, also closes every fd it has a handler for. */
+  /**
+   * Stops and closes the loop: every socket operation still waiting rejects with a RuntimeError.
+   * With `allFds`, also closes every fd it watches.
+   */
   close({ allFds = false }: { allFds?: boolean } = {}): void {
     if (this.#closed) return
     this.stop()
     this.#closed = true
+    this.#readiness.close(new RuntimeError('IOLoop is closed', 'ERR_CLOSED'))
     if (allFds) {
       for (const [fd, [fileobj]] of this.#handlers) {
         const closable = fileobj as { close?: () => void }
@@ -283,11 +391,27 @@ export class IOLoop implements Disposable {
     } catch (e) {
       if (gone !== undefined && peerGone(e)) return gone()
       if (e instanceof OSError && e.code === 'EPIPE') return // the client went away: not an error
-      try {
-        this.onError(e)
-      } catch (hookError) {
-        console.error('fdpoll IOLoop: onError threw', hookError)
-      }
+      this.#report(e)
+    }
+  }
+
+  /** Hands `error` to `onError`. */
+  #report(error: unknown): void {
+    try {
+      this.onError(error)
+    } catch (hookError) {
+      console.error('fdpoll IOLoop: onError threw', hookError)
+    }
+  }
+
+  /** Forgets `fd`'s handler and its pending events, and unregisters it. */
+  #unregister(fd: number): void {
+    this.#pending.delete(fd)
+    if (!this.#handlers.delete(fd)) return // not watched (or the loop is closed): nothing to unregister
+    try {
+      this.#epoll.unregister(fd)
+    } catch (e) {
+      if (!(e instanceof OSError)) throw e // the fd may have been closed already
     }
   }
 
@@ -317,6 +441,12 @@ export class IOLoop implements Disposable {
 function peerGone(error: unknown): boolean {
   if (!(error instanceof OSError) || error.syscall === 'accept') return false
   return error instanceof ConnectionError || error.code === 'ENOTCONN'
+}
+
+/** A reader or writer callback as the readiness slots hold it. */
+function callbackWaiter<A extends unknown[]>(callback: (...args: A) => void, args: A) {
+  if (typeof callback !== 'function') throw new TypeError('callback must be a function')
+  return { op: undefined, syscall: 'epoll_ctl', ready: () => callback(...args), fail() {} }
 }
 
 /** The other-thread side of `IOLoop.remote()`. */

@@ -58,6 +58,8 @@ export class Socket implements Disposable {
   /** The protocol, usually 0. */
   readonly proto: number
   #fd: number
+  /** O_NONBLOCK as last set or read, so that a loop's check per operation costs no fcntl (Python caches it too). */
+  #blocking: boolean | undefined
 
   /**
    * Creates a socket (defaults AF_INET, SOCK_STREAM, 0), or wraps `fileno`, an existing socket
@@ -98,11 +100,14 @@ export class Socket implements Disposable {
   /** Sets O_NONBLOCK (`false`) or clears it (`true`). */
   setblocking(flag: boolean): void {
     check(socketSetBlocking(this.#open(), Boolean(flag)), 'fcntl')
+    this.#blocking = Boolean(flag)
   }
 
-  /** True unless the socket is non-blocking. */
+  /** True unless the socket is non-blocking (read from the fd once, then as `setblocking` sets it). */
   getblocking(): boolean {
-    return check(socketGetBlocking(this.#open()), 'fcntl') === 1
+    const fd = this.#open()
+    this.#blocking ??= check(socketGetBlocking(fd), 'fcntl') === 1
+    return this.#blocking
   }
 
   /** Binds to `address` ('' is the wildcard host; host names are resolved). */
@@ -222,6 +227,11 @@ export class Socket implements Disposable {
 
   /** Gives up the fd without closing it and returns it. */
   detach(): number {
+    const hook = detachHooks.get(this)
+    if (hook !== undefined) {
+      detachHooks.delete(this)
+      hook(this) // while the fd is still open
+    }
     const fd = this.#fd
     this.#fd = -1
     release(this)
@@ -264,6 +274,23 @@ export class Socket implements Disposable {
     const [host, port, flowinfo, scopeId] = toNative(this.family, address)
     check(call(fd, this.family, host, port, flowinfo, scopeId), syscall)
   }
+}
+
+/** What `detach()` (and so `close()`) calls first: how the IOLoop waiting on a socket learns that it goes. */
+const detachHooks = new WeakMap<Socket, (sock: Socket) => void>()
+
+/**
+ * Makes `sock.detach()` and `sock.close()` call `hook(sock)` first, once, while the fd is still
+ * open (undefined removes it). One hook per socket: the IOLoop that waits on it.
+ */
+export function setDetachHook(sock: Socket, hook: ((sock: Socket) => void) | undefined): void {
+  if (hook === undefined) detachHooks.delete(sock)
+  else detachHooks.set(sock, hook)
+}
+
+/** The hook `setDetachHook` set on `sock`, if any. */
+export function detachHook(sock: Socket): ((sock: Socket) => void) | undefined {
+  return detachHooks.get(sock)
 }
 
 /** A connected pair of sockets (default AF_UNIX, SOCK_STREAM), Python's `socket.socketpair`. */

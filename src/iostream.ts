@@ -1,0 +1,242 @@
+/**
+ * `IOStream`: Tornado's IOStream over a non-blocking fdpoll Socket and an IOLoop, in camelCase.
+ * Reads fill one growing buffer through `loop.sockRecvInto` (so a read that can be served from
+ * the socket at once never waits on the loop); writes queue, go out together, and each resolves
+ * once its bytes are sent. One read at a time (a second rejects with a RuntimeError naming the
+ * socket); writes may overlap. The peer closing, or a connection error, closes the stream and
+ * rejects with a StreamClosedError carrying the bytes read and not yet returned.
+ */
+import { ConnectionError, OSError, PythonError, RuntimeError, ValueError } from './errors.js'
+import type { IOLoop } from './ioloop.js'
+import { Socket } from './socket.js'
+
+/** Tornado's StreamClosedError: the stream is closed, by its owner, by the peer or by a connection error. */
+export class StreamClosedError extends PythonError {
+  /** The bytes read but not returned when the stream closed (asyncio's `IncompleteReadError.partial`). */
+  readonly partial: Buffer
+  /** The connection error that closed the stream, if one did (Tornado's `real_error`). */
+  readonly realError: Error | undefined
+
+  constructor(partial: Buffer = Buffer.alloc(0), realError?: Error) {
+    super(realError === undefined ? 'Stream is closed' : `Stream is closed: ${realError.message}`, 'ERR_STREAM_CLOSED')
+    this.partial = partial
+    this.realError = realError
+  }
+}
+
+/** Tornado's UnsatisfiableReadError: `readUntil` found no delimiter within `maxBytes`. */
+export class UnsatisfiableReadError extends PythonError {
+  constructor(message: string) {
+    super(message, 'ERR_UNSATISFIABLE_READ')
+  }
+}
+
+/** Options of `readUntil`. */
+export interface ReadUntilOptions {
+  /** The most bytes the result (the delimiter included) may have; past it the read rejects. */
+  maxBytes?: number
+}
+
+/** Options of the IOStream constructor. */
+export interface IOStreamOptions {
+  /** The most bytes the read buffer may hold (Tornado's `max_buffer_size`, default 100 MiB). */
+  maxBufferSize?: number
+}
+
+/** The least free room a read offers the kernel. */
+const READ_CHUNK = 4096
+const DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024
+const EMPTY = Buffer.alloc(0)
+const noop = () => {}
+
+/** A buffered stream over a non-blocking socket (Tornado's IOStream). */
+export class IOStream {
+  readonly #sock: Socket
+  readonly #loop: IOLoop
+  readonly #maxBufferSize: number
+  /** Bytes read and not yet returned: `#buf[#start, #end)`. */
+  #buf = EMPTY
+  #start = 0
+  #end = 0
+  #reading = false
+  /** Data written and not yet handed to a send, with the settlers of the writes it holds. */
+  #queue: Buffer[] = []
+  #writers: { resolve: () => void, reject: (error: unknown) => void }[] = []
+  #flushing = false
+  #closed = false
+
+  /** Wraps `sock`, which must be a non-blocking fdpoll Socket, on `loop`. */
+  constructor(sock: Socket, loop: IOLoop, { maxBufferSize = DEFAULT_MAX_BUFFER_SIZE }: IOStreamOptions = {}) {
+    if (!(sock instanceof Socket)) throw new TypeError('IOStream: sock must be an fdpoll Socket')
+    if (typeof loop?.sockRecvInto !== 'function') throw new TypeError('IOStream: loop must be an IOLoop')
+    if (sock.getblocking()) throw new ValueError(`IOStream: the socket must be non-blocking (fd ${sock.fileno()})`, 'ERR_SOCKET_BLOCKING')
+    if (!Number.isInteger(maxBufferSize) || maxBufferSize < 1) throw new RangeError('maxBufferSize must be a positive integer')
+    this.#sock = sock
+    this.#loop = loop
+    this.#maxBufferSize = maxBufferSize
+  }
+
+  /** The socket this stream reads and writes. */
+  get socket(): Socket {
+    return this.#sock
+  }
+
+  /** True once `close()` ran, or the peer or an error closed the stream. */
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  /**
+   * Reads up to and including `delimiter` (a Buffer, or a string taken as UTF-8). With
+   * `maxBytes`, rejects with an UnsatisfiableReadError once that many bytes hold no delimiter;
+   * the stream stays open (to answer, then `close()`).
+   */
+  async readUntil(delimiter: Uint8Array | string, { maxBytes }: ReadUntilOptions = {}): Promise<Buffer> {
+    const delim = typeof delimiter === 'string' ? Buffer.from(delimiter) : delimiter
+    if (!(delim instanceof Uint8Array) || delim.length === 0) throw new TypeError('readUntil: delimiter must be a non-empty Buffer or string')
+    if (maxBytes !== undefined && (!Number.isInteger(maxBytes) || maxBytes < 1)) throw new RangeError('readUntil: maxBytes must be a positive integer')
+    this.#beginRead('readUntil')
+    try {
+      let from = 0
+      while (true) {
+        const at = this.#buf.subarray(this.#start, this.#end).indexOf(delim, from)
+        const size = this.#end - this.#start
+        const needed = at >= 0 ? at + delim.length : size + 1
+        if (maxBytes !== undefined && needed > maxBytes) {
+          throw new UnsatisfiableReadError(`delimiter not found within maxBytes (${maxBytes})`)
+        }
+        if (at >= 0) return this.#take(needed)
+        from = Math.max(0, size - delim.length + 1)
+        await this.#fill()
+      }
+    } finally {
+      this.#reading = false
+    }
+  }
+
+  /** Reads exactly `n` bytes. */
+  async readBytes(n: number): Promise<Buffer> {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`readBytes: n must be a non-negative integer, got ${n}`)
+    this.#beginRead('readBytes')
+    try {
+      while (this.#end - this.#start < n) await this.#fill()
+      return this.#take(n)
+    } finally {
+      this.#reading = false
+    }
+  }
+
+  /**
+   * Queues `data` (a Buffer, or a string written as UTF-8) and sends what the socket takes now;
+   * resolves once all of it is sent. A failed write closes the stream and rejects with a
+   * StreamClosedError; a write left unawaited never becomes an unhandled rejection.
+   */
+  write(data: Uint8Array | string): Promise<void> {
+    let promise: Promise<void>
+    if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
+      promise = Promise.reject(new TypeError('write: data must be a Buffer, a Uint8Array or a string'))
+    } else if (this.#closed) {
+      promise = Promise.reject(new StreamClosedError())
+    } else {
+      this.#queue.push(typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength))
+      promise = new Promise<void>((resolve, reject) => this.#writers.push({ resolve, reject }))
+      if (!this.#flushing) void this.#flush()
+    }
+    promise.catch(noop)
+    return promise
+  }
+
+  /** Closes the stream and its socket: reads and writes still waiting reject with a StreamClosedError. Idempotent. */
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#sock.close() // what waits on it rejects with EBADF, which the read or the flush turns into a StreamClosedError
+  }
+
+  #beginRead(op: string): void {
+    if (this.#reading) throw new RuntimeError(`${op}: socket fd ${this.#sock.fileno()} already has a read waiting on this IOStream; one at a time`, 'ERR_BUSY')
+    if (this.#closed) throw new StreamClosedError(this.#takeAll())
+    this.#reading = true
+  }
+
+  /** Reads what the socket has (waiting for some) into the buffer; at end of stream, closes and throws. */
+  async #fill(): Promise<void> {
+    this.#makeRoom()
+    let got: number
+    try {
+      got = await this.#loop.sockRecvInto(this.#sock, this.#buf.subarray(this.#end))
+    } catch (error) {
+      throw this.#closedBy(error)
+    }
+    if (got === 0) throw this.#closedBy(undefined)
+    this.#end += got
+  }
+
+  /** Makes at least READ_CHUNK bytes of room after `#end`: moves the data to the front, or grows. */
+  #makeRoom(): void {
+    if (this.#buf.length - this.#end >= READ_CHUNK) return
+    const size = this.#end - this.#start
+    if (size >= this.#maxBufferSize) throw new UnsatisfiableReadError(`read buffer full (maxBufferSize ${this.#maxBufferSize})`)
+    const buf = this.#buf.length - size >= READ_CHUNK ? this.#buf : Buffer.allocUnsafe(Math.max(2 * this.#buf.length, size + READ_CHUNK))
+    this.#buf.copy(buf, 0, this.#start, this.#end)
+    this.#buf = buf
+    this.#start = 0
+    this.#end = size
+  }
+
+  /** The first `n` buffered bytes, as a Buffer of their own. */
+  #take(n: number): Buffer {
+    const out = Buffer.from(this.#buf.subarray(this.#start, this.#start + n))
+    this.#start += n
+    if (this.#start === this.#end) this.#start = this.#end = 0
+    return out
+  }
+
+  #takeAll(): Buffer {
+    return this.#take(this.#end - this.#start)
+  }
+
+  /**
+   * The error a read or write ends with when `error` (or, if undefined, the end of the stream)
+   * stops it: a StreamClosedError, after closing the stream, unless the loop itself closed.
+   */
+  #closedBy(error: unknown): unknown {
+    const gone = error === undefined || error instanceof ConnectionError || (error instanceof OSError && (error.code === 'EBADF' || error.code === 'ENOTCONN'))
+    if (!gone) return error
+    const closedHere = this.#closed
+    this.close()
+    const real = closedHere || error === undefined || (error as OSError).code === 'EBADF' ? undefined : (error as Error)
+    return new StreamClosedError(this.#takeAll(), real)
+  }
+
+  /** Sends the queue until it is empty, in one piece per round; on failure, closes the stream. */
+  async #flush(): Promise<void> {
+    this.#flushing = true
+    try {
+      while (this.#queue.length > 0) {
+        const data = this.#queue.length === 1 ? this.#queue[0] : Buffer.concat(this.#queue)
+        const writers = this.#writers
+        this.#queue = []
+        this.#writers = []
+        try {
+          await this.#loop.sockSendall(this.#sock, data)
+        } catch (error) {
+          const failure = this.#closedBy(error)
+          for (const writer of writers) writer.reject(failure)
+          this.#failWrites(failure)
+          return
+        }
+        for (const writer of writers) writer.resolve()
+      }
+    } finally {
+      this.#flushing = false
+    }
+  }
+
+  #failWrites(error: unknown): void {
+    const writers = this.#writers
+    this.#queue = []
+    this.#writers = []
+    for (const writer of writers) writer.reject(error)
+  }
+}
