@@ -16,6 +16,7 @@ import {
   EPOLLHUP,
   Epoll,
   IOLoop,
+  OSError,
   RemoteIOLoop,
   type RemoteHandle,
   RuntimeError,
@@ -28,7 +29,7 @@ import {
 import { TimeoutQueue } from '../src/timeouts.js'
 import { pythonConstants } from './cpython.js'
 import { pair, testIf, writeLater } from './helpers.js'
-import { LINUX, fdKinds } from './inspect.js'
+import { LINUX, fdKinds, openFds } from './inspect.js'
 
 type Mode = 'start' | 'runSync'
 const MODES: Mode[] = ['start', 'runSync']
@@ -834,4 +835,20 @@ test.serial('RemoteIOLoop from the main thread wakes a worker blocked in runSync
     return now.pollers === before.pollers && now.wakers === before.wakers
   })
   t.deepEqual(loopFds(), before)
+})
+
+test.serial("start(): the loop's epoll fd closed behind its back stops the loop and goes to onError as EBADF", async (t) => {
+  const pollers = (): number[] => [...openFds()].filter(([, kind]) => kind === 'poller').map(([fd]) => fd)
+  const before = new Set(pollers())
+  const loop = new IOLoop()
+  t.teardown(() => loop.close())
+  const [epfd] = pollers().filter((fd) => !before.has(fd))
+  const errors: unknown[] = []
+  loop.onError = (error) => errors.push(error)
+  const stopped = loop.start()
+  fs.closeSync(epfd)
+  await stopped // settles once the watch has found out (within about a second) and stopped the loop
+  t.is(errors.length, 1)
+  t.true(errors[0] instanceof OSError, String(errors[0]))
+  t.is((errors[0] as OSError).code, 'EBADF')
 })

@@ -256,13 +256,23 @@ export class IOLoop implements Disposable {
     return { port: port2, waker: this.#waker }
   }
 
-  /** Runs the loop on Node's event loop until `stop()`; the promise settles then. */
+  /**
+   * Runs the loop on Node's event loop until `stop()`; the promise settles then. If the loop's
+   * watch fails (its epoll fd closed behind its back), the error goes to `onError` and the loop
+   * stops.
+   */
   start(): Promise<void> {
     this.#begin()
     const stopped = new Promise<void>((resolve) => (this.#finish = resolve))
     this.#epoll.watch((events) => {
       this.#dispatch(events)
       this.#reschedule()
+    }, -1, (error) => {
+      // The watch has failed (its epoll fd closed behind its back): the loop cannot go on.
+      this.stop()
+      this.#run(() => {
+        throw error
+      })
     })
     this.#reschedule()
     return stopped
