@@ -266,6 +266,23 @@ test.serial('Unix stream sockets', async (t) => {
   fs.rmSync(dir, { recursive: true, force: true })
 })
 
+test.serial('socketpair: two connected Unix stream sockets; EOPNOTSUPP for datagrams', async (t) => {
+  const [a, b] = [fd(), fd()]
+  t.is(host.socketpair(a, b, SOCK_STREAM), 0)
+  t.is(host.send(a, Buffer.from('to b')), 4)
+  t.is(host.send(b, Buffer.from('to a')), 4)
+  await until('both ends readable', () => has(a, EPOLLIN) && has(b, EPOLLIN))
+  const buf = new Uint8Array(16)
+  t.is(text(buf, host.recvInto(b, buf)), 'to b')
+  t.is(text(buf, host.recvInto(a, buf)), 'to a')
+  t.is(host.getsockopt(a, SOL_SOCKET, 39 /* SO_DOMAIN */), AF_UNIX)
+  host.close(a)
+  await until("b sees a's close", () => has(b, EPOLLRDHUP))
+  t.is(host.recvInto(b, buf), 0)
+  host.close(b)
+  t.is(host.socketpair(fd(), fd(), SOCK_DGRAM), -errno.EOPNOTSUPP)
+})
+
 test.serial('a wait that blocks this thread wakes when data arrives', (t) => {
   const { lfd, port } = listener(t, AF_INET, '127.0.0.1')
   // The client is another process: this thread's loop does not run while it blocks.

@@ -54,6 +54,8 @@ async function serve(): Promise<number> {
       return 0
     case Op.Socket:
       return table.socket(arg(0), arg(1), arg(2), arg(3))
+    case Op.Pair:
+      return table.pair(arg(0), arg(1), arg(2))
     case Op.Bind:
       return table.bind(arg(0), hostAt(0, arg(4)), arg(1), arg(3))
     case Op.Listen:

@@ -114,6 +114,11 @@ export class SocketHost {
     return this.#call(Op.Socket, fd, family, type, proto)
   }
 
+  /** `socketpair(2)` as fds `fd0` and `fd1` (AF_UNIX, SOCK_STREAM only): 0 or -errno. */
+  socketpair(fd0: number, fd1: number, type: number): number {
+    return this.#call(Op.Pair, fd0, fd1, type)
+  }
+
   /** `bind(2)` (a stream's port is reserved from here on): 0, -errno or GAI_NOT_FOUND. */
   bind(fd: number, host: string, port: number, flowinfo = 0, scopeId = 0): number {
     return this.#call(Op.Bind, fd, port, flowinfo, scopeId, this.#putHost(host, 0))

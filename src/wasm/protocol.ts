@@ -25,6 +25,8 @@ export const enum Op {
   Noop,
   /** [fd, family, type, proto] */
   Socket,
+  /** [fd0, fd1, type] */
+  Pair,
   /** [fd, port, flowinfo, scopeId, hostBytes], host in data */
   Bind,
   /** [fd, backlog] */

@@ -14,6 +14,10 @@
 import { promises as dns } from 'node:dns'
 import * as dgram from 'node:dgram'
 import * as net from 'node:net'
+import { randomBytes } from 'node:crypto'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { threadId } from 'node:worker_threads'
 import {
   AF_INET, AF_INET6, AF_UNIX, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM,
   EPOLLWRBAND, EPOLLWRNORM, GAI_NOT_FOUND, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, IPV6_V6ONLY,
@@ -174,10 +178,7 @@ export class SocketTable {
     if (this.#fds.has(fd)) return -errno.EINVAL
     if (family !== AF_INET && family !== AF_INET6 && family !== AF_UNIX) return -errno.EAFNOSUPPORT
     const kind = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)
-    const opts: Options = {
-      reuseAddr: false, keepAlive: false, noDelay: false, cork: false, v6Only: false, broadcast: false,
-      rcvbuf: DEFAULT_RCVBUF, sndbuf: DEFAULT_SNDBUF,
-    }
+    const opts = defaultOptions()
     let s: HostSocket
     if (kind === SOCK_STREAM) {
       if (proto !== 0 && !(proto === IPPROTO_TCP && family !== AF_UNIX)) return -errno.EPROTONOSUPPORT
@@ -192,6 +193,40 @@ export class SocketTable {
     this.#fds.set(fd, s)
     this.#changed(s, 0)
     return 0
+  }
+
+  /**
+   * `socketpair(2)` as fds `fd0` and `fd1`: two connected Unix stream sockets (through a
+   * listener on a temporary path, gone before this returns); other types EOPNOTSUPP.
+   */
+  async pair(fd0: number, fd1: number, type: number): Promise<number> {
+    if (fd0 === fd1 || this.#fds.has(fd0) || this.#fds.has(fd1)) return -errno.EINVAL
+    if ((type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) !== SOCK_STREAM) return -errno.EOPNOTSUPP
+    const path = pairPath()
+    const server = net.createServer({ allowHalfOpen: true })
+    try {
+      const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve))
+      await new Promise<void>((resolve, reject) => server.once('error', reject).listen(path, resolve))
+      const client = net.connect({ path, allowHalfOpen: true })
+      await new Promise<void>((resolve, reject) => client.once('error', reject).once('connect', resolve))
+      const ends: [Stream, net.Socket][] = [
+        [new Stream(fd0, AF_UNIX, defaultOptions()), client],
+        [new Stream(fd1, AF_UNIX, defaultOptions()), await accepted],
+      ]
+      for (const [end, sock] of ends) {
+        end.state = 'connected'
+        end.local = unix('')
+        end.peer = unix('')
+        this.#attach(end, sock)
+        this.#fds.set(end.fd, end)
+        this.#changed(end, 0)
+      }
+      return 0
+    } catch (err) {
+      return -errnoOf(err)
+    } finally {
+      server.close()
+    }
   }
 
   /** `bind(2)`; a stream starts listening in Node (see the module documentation). */
@@ -348,7 +383,7 @@ export class SocketTable {
   /**
    * `setsockopt(2)` of an int option. Honoured: SO_REUSEADDR (kept; Node always reuses),
    * SO_KEEPALIVE, SO_BROADCAST (UDP), SO_RCVBUF and SO_SNDBUF (the host's buffers, doubled as
-   * Linux does), TCP_NODELAY, TCP_CORK (Node's cork), IPV6_V6ONLY (before bind); others ENOPROTOOPT.
+   * Linux does), TCP_NODELAY, TCP_CORK (Node's cork), IPV6_V6ONLY (a stream's, before bind); others ENOPROTOOPT.
    */
   setOption(fd: number, level: number, name: number, value: number): number {
     const s = this.#fds.get(fd)
@@ -377,8 +412,8 @@ export class SocketTable {
         else stream.sock?.uncork()
       }
       opts.cork = on
-    } else if (level === IPPROTO_IPV6 && name === IPV6_V6ONLY && s.family === AF_INET6) {
-      if (s instanceof Datagram ? s.bound : s.state !== 'fresh') return -errno.EINVAL
+    } else if (level === IPPROTO_IPV6 && name === IPV6_V6ONLY && stream !== null && s.family === AF_INET6) {
+      if (stream.state !== 'fresh') return -errno.EINVAL
       opts.v6Only = on
     } else {
       return -errno.ENOPROTOOPT
@@ -667,6 +702,21 @@ export class SocketTable {
     })
     sock.end(() => sock.destroy())
   }
+}
+
+function defaultOptions(): Options {
+  return {
+    reuseAddr: false, keepAlive: false, noDelay: false, cork: false, v6Only: false, broadcast: false,
+    rcvbuf: DEFAULT_RCVBUF, sndbuf: DEFAULT_SNDBUF,
+  }
+}
+
+let pairs = 0
+
+/** A fresh path for `pair`'s listener: a named pipe on Windows, a socket file elsewhere. */
+function pairPath(): string {
+  const name = `fdpoll-${process.pid}-${threadId}-${pairs++}-${randomBytes(4).toString('hex')}`
+  return process.platform === 'win32' ? `\\\\.\\pipe\\${name}` : join(tmpdir(), `${name}.sock`)
 }
 
 /** Resolves a host for `family`: the numeric address (or path), or GAI_NOT_FOUND. */
