@@ -7,7 +7,8 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { errno } from './linux.js'
 import { ARGS, OP, OUT, Op, READY, REP, REQ, RESULT, waitAsync } from './protocol.js'
 import { RingWriter } from './ring.js'
-import { type Address, SocketTable } from './sockets.js'
+import type { Address } from './address.js'
+import { SocketTable } from './sockets.js'
 
 /** The shared memory host.ts hands over. */
 export interface HostMemory {

@@ -17,6 +17,7 @@ import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
+import type { Address } from './address.js'
 import { ARGS, CONTROL_SLOTS, DATA_BYTES, OP, OUT, Op, READY, REP, REQ, RESULT } from './protocol.js'
 import { RingReader, ringMemory } from './ring.js'
 
@@ -24,13 +25,7 @@ import { RingReader, ringMemory } from './ring.js'
 export type Sink = (fd: number, readiness: number, key: number) => void
 
 /** A socket address; for AF_UNIX `host` is the path. */
-export interface SockAddress {
-  family: number
-  host: string
-  port: number
-  flowinfo: number
-  scopeId: number
-}
+export type SockAddress = Address
 
 /** What `recvfrom` gives: the count and the sender (null for a stream). */
 export interface Received {

@@ -11,30 +11,21 @@
  * reset, as Linux refuses them. Connections accepted past the backlog stay queued: Node has
  * taken them already, and a reset would turn a client's wait into an error.
  */
-import { promises as dns } from 'node:dns'
 import * as dgram from 'node:dgram'
 import * as net from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { threadId } from 'node:worker_threads'
+import { type Address, inet, noAddress, resolve, unix } from './address.js'
 import {
   AF_INET, AF_INET6, AF_UNIX, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM,
-  EPOLLWRBAND, EPOLLWRNORM, GAI_NOT_FOUND, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, IPV6_V6ONLY,
+  EPOLLWRBAND, EPOLLWRNORM, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, IPV6_V6ONLY,
   MSG_OOB, MSG_PEEK, READ_KEY, SHUT_RD, SHUT_RDWR, SHUT_WR, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK,
   SOCK_STREAM, SOL_SOCKET, SO_ACCEPTCONN, SO_BROADCAST, SO_DOMAIN, SO_ERROR, SO_KEEPALIVE,
   SO_PROTOCOL, SO_RCVBUF, SO_REUSEADDR, SO_SNDBUF, SO_TYPE, TCP_CORK, TCP_NODELAY, WAKE_ALL,
   WRITE_KEY, errno, errnoOf,
 } from './linux.js'
-
-/** A socket address: for AF_UNIX `host` is the path; family 0 is "no address". */
-export interface Address {
-  family: number
-  host: string
-  port: number
-  flowinfo: number
-  scopeId: number
-}
 
 /** Where the table publishes `(fd, readiness, key)`. */
 export type Publish = (fd: number, readiness: number, key: number) => void
@@ -240,12 +231,13 @@ export class SocketTable {
     return s instanceof Datagram ? this.#bindDatagram(s, address, port) : this.#reserve(s, address, port)
   }
 
-  /** `listen(2)`; an unbound stream is bound to an ephemeral port first, as Linux does. */
+  /** `listen(2)`; an unbound TCP socket is bound to an ephemeral port first, as Linux does. */
   async listen(fd: number, backlog: number): Promise<number> {
     const s = this.#fds.get(fd)
     if (s === undefined) return -errno.EBADF
     if (s instanceof Datagram) return -errno.EOPNOTSUPP
     if (s.state === 'fresh') {
+      if (s.family === AF_UNIX) return -errno.EINVAL // Linux would bind an abstract name: Node has none
       const bound = await this.#reserve(s, s.family === AF_INET6 ? '::' : '0.0.0.0', 0)
       if (bound < 0) return bound
     }
@@ -717,40 +709,6 @@ let pairs = 0
 function pairPath(): string {
   const name = `fdpoll-${process.pid}-${threadId}-${pairs++}-${randomBytes(4).toString('hex')}`
   return process.platform === 'win32' ? `\\\\.\\pipe\\${name}` : join(tmpdir(), `${name}.sock`)
-}
-
-/** Resolves a host for `family`: the numeric address (or path), or GAI_NOT_FOUND. */
-async function resolve(family: number, host: string, scopeId: number): Promise<string | number> {
-  if (family === AF_UNIX) return host
-  if (host === '') return family === AF_INET6 ? '::' : '0.0.0.0'
-  if (host === '<broadcast>' && family === AF_INET) return '255.255.255.255'
-  const version = net.isIP(host)
-  if (version !== 0) {
-    if (version !== (family === AF_INET6 ? 6 : 4)) return GAI_NOT_FOUND
-    return version === 6 && scopeId !== 0 && !host.includes('%') ? `${host}%${scopeId}` : host
-  }
-  try {
-    return (await dns.lookup(host, { family: family === AF_INET6 ? 6 : 4 })).address
-  } catch {
-    return GAI_NOT_FOUND
-  }
-}
-
-/** An internet address of `family` (an IPv6 host's zone, if any, as its scope id when numeric). */
-function inet(family: number, host: string, port: number): Address {
-  const zone = host.indexOf('%')
-  const scopeId = zone >= 0 ? Number(host.slice(zone + 1)) || 0 : 0
-  return { family, host: zone >= 0 ? host.slice(0, zone) : host, port, flowinfo: 0, scopeId }
-}
-
-function unix(path: string): Address {
-  return { family: AF_UNIX, host: path, port: 0, flowinfo: 0, scopeId: 0 }
-}
-
-/** An unbound socket's name: the wildcard address, port 0 (an empty path for AF_UNIX). */
-function noAddress(family: number): Address {
-  if (family === AF_UNIX) return unix('')
-  return inet(family, family === AF_INET6 ? '::' : '0.0.0.0', 0)
 }
 
 /** Copies the front of `chunks` into `into` and returns the count; `consume` removes it. */
