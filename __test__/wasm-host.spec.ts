@@ -170,6 +170,30 @@ test.serial("send after the peer's close: EPIPE", async (t) => {
   host.close(lfd)
 })
 
+test.serial('close with unread bytes resets the connection, as Linux does; without, the peer reads every byte sent', async (t) => {
+  const { lfd, port } = listener(t, AF_INET, '127.0.0.1')
+  for (const unread of [true, false]) {
+    const client = net.connect({ host: '127.0.0.1', port })
+    let error = ''
+    let got = ''
+    client.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? '')).on('data', (b) => (got += b))
+    let ended = false
+    client.on('end', () => (ended = true))
+    await new Promise((resolve) => client.once('connect', resolve))
+    const cfd = await acceptOne(t, lfd)
+    if (unread) {
+      client.write('never read')
+      await until('the bytes', () => has(cfd, EPOLLIN))
+    }
+    if (!unread) t.is(host.send(cfd, Buffer.from('bye')), 3) // Node resets no socket it has just written to
+    t.is(host.close(cfd), 0)
+    if (unread) await until('the reset', () => error === 'ECONNRESET')
+    else await until('the end', () => ended && got === 'bye' && error === '')
+    client.destroy()
+  }
+  host.close(lfd)
+})
+
 test.serial('send under backpressure: partial, then EAGAIN with OUT fallen; OUT comes back once with a write wakeup', async (t) => {
   const { lfd, port } = listener(t, AF_INET, '127.0.0.1')
   const client = net.connect({ host: '127.0.0.1', port })
@@ -276,10 +300,12 @@ test.serial('socketpair: two connected Unix stream sockets; EOPNOTSUPP for datag
   t.is(text(buf, host.recvInto(b, buf)), 'to b')
   t.is(text(buf, host.recvInto(a, buf)), 'to a')
   t.is(host.getsockopt(a, SOL_SOCKET, 39 /* SO_DOMAIN */), AF_UNIX)
-  host.close(a)
-  await until("b sees a's close", () => has(b, EPOLLRDHUP))
-  t.is(host.recvInto(b, buf), 0)
-  host.close(b)
+  t.is(host.send(a, Buffer.from('unread')), 6)
+  await until('the unread bytes', () => has(b, EPOLLIN))
+  t.is(host.close(b), 0, 'closing with unread bytes (a reset on TCP) closes a Unix stream too')
+  await until("a sees b's close", () => has(a, EPOLLRDHUP))
+  t.is(host.recvInto(a, buf), 0)
+  t.is(host.close(a), 0)
   t.is(host.socketpair(fd(), fd(), SOCK_DGRAM), -errno.EOPNOTSUPP)
 })
 

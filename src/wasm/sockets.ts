@@ -341,7 +341,8 @@ export class SocketTable {
 
   /**
    * `close(2)`: the fd is free at once. A stream's unsent bytes still go out (within
-   * LINGER_MS), unless unread bytes were left, which resets the connection as Linux does.
+   * LINGER_MS), unless unread bytes were left, which resets the connection as Linux does
+   * (except right after a write: Node then closes with a FIN).
    */
   close(fd: number): number {
     const s = this.#fds.get(fd)
@@ -353,7 +354,7 @@ export class SocketTable {
       return 0
     }
     s.server?.close()
-    for (const conn of s.queue.splice(0)) conn.sock?.resetAndDestroy()
+    for (const conn of s.queue.splice(0)) if (conn.sock !== null) reset(conn.sock)
     if (s.sock !== null) this.#release(s.sock, s.bytes > 0)
     s.state = 'closed'
     return 0
@@ -569,7 +570,7 @@ export class SocketTable {
   /** A connection to a listener (reset unless listening, as Linux refuses it). */
   #incoming(listener: Stream, sock: net.Socket): void {
     if (listener.state !== 'listening' || !this.#isOpen(listener)) {
-      sock.resetAndDestroy()
+      reset(sock)
       return
     }
     const conn = new Stream(-1, listener.family, { ...listener.opts, cork: false })
@@ -673,13 +674,16 @@ export class SocketTable {
     return take
   }
 
-  /** Lets a closed stream's Node socket go: reset at once, or once what it holds is sent. */
-  #release(sock: net.Socket, reset: boolean): void {
+  /**
+   * Lets a closed stream's Node socket go: reset at once if bytes were left unread (as Linux
+   * does), else once what it holds is sent.
+   */
+  #release(sock: net.Socket, unread: boolean): void {
     sock.removeAllListeners('data')
     sock.on('error', () => {})
     if (sock.destroyed) return
-    if (reset) {
-      sock.resetAndDestroy()
+    if (unread) {
+      reset(sock)
       return
     }
     if (sock.writableLength === 0) {
@@ -687,12 +691,22 @@ export class SocketTable {
       return
     }
     this.#closing.add(sock)
-    const timer = setTimeout(() => sock.resetAndDestroy(), LINGER_MS)
+    const timer = setTimeout(() => reset(sock), LINGER_MS)
     sock.once('close', () => {
       clearTimeout(timer)
       this.#closing.delete(sock)
     })
     sock.end(() => sock.destroy())
+  }
+}
+
+/** Closes a connection with a reset (RST) where it is TCP; a Unix stream just closes. */
+function reset(sock: net.Socket): void {
+  if (sock.destroyed) return
+  try {
+    sock.resetAndDestroy()
+  } catch {
+    sock.destroy() // resetAndDestroy is for TCP handles only
   }
 }
 
