@@ -55,7 +55,7 @@ function listener(t: ExecutionContext, family: number, address: string): { lfd: 
   t.is(host.bind(lfd, address, 0), 0)
   const name = host.name(lfd, false)
   if (typeof name === 'number') throw new Error(`getsockname: ${name}`)
-  t.is(host.listen(lfd, 16), 0)
+  t.is(host.listen(lfd), 0)
   return { lfd, port: name.port }
 }
 
@@ -272,7 +272,7 @@ test.serial('Unix stream sockets', async (t) => {
   const lfd = fd()
   t.is(host.socket(lfd, AF_UNIX, SOCK_STREAM), 0)
   t.is(host.bind(lfd, file, 0), 0)
-  t.is(host.listen(lfd, 4), 0)
+  t.is(host.listen(lfd), 0)
   const cfd = fd()
   t.is(host.socket(cfd, AF_UNIX, SOCK_STREAM), 0)
   t.is(host.connect(cfd, file, 0), 0, 'a Unix connect completes at once')
@@ -381,7 +381,7 @@ test.serial('the worker does not keep the process alive', (t) => {
     const host = new SocketHost(() => {})
     host.socket(3, ${AF_INET}, ${SOCK_STREAM})
     host.bind(3, '127.0.0.1', 0)
-    host.listen(3, 1)
+    host.listen(3)
     host.close(3)
     console.log('done')`
   const run = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { cwd: ROOT, timeout: 20_000, encoding: 'utf8' })

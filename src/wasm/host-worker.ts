@@ -60,7 +60,7 @@ async function serve(): Promise<number> {
     case Op.Bind:
       return table.bind(arg(0), hostAt(0, arg(4)), arg(1), arg(3))
     case Op.Listen:
-      return table.listen(arg(0), arg(1))
+      return table.listen(arg(0))
     case Op.Accept: {
       const peer = table.accept(arg(0), arg(1))
       return typeof peer === 'number' ? peer : putAddress(peer, 0, 0)

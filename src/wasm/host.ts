@@ -82,7 +82,8 @@ export class SocketHost {
     this.#control = new Int32Array(control)
     this.#data = new Uint8Array(data)
     this.#ring = new RingReader(ring)
-    this.#worker = new Worker(BOOT, { eval: true, workerData: { control, data, ring, ...workerScript() } })
+    const script = workerScript()
+    this.#worker = new Worker(BOOT, { eval: true, workerData: { control, data, ring, ...script } })
     this.#worker.on('error', (err) => {
       this.#failure = err
     })
@@ -93,9 +94,11 @@ export class SocketHost {
     })
     this.#worker.unref() // after the listeners: a 'message' listener refs the port again
     Atomics.wait(this.#control, READY, 0, bootTimeoutMs)
-    if (Atomics.load(this.#control, READY) !== 1) {
+    const ready = Atomics.load(this.#control, READY)
+    if (ready !== 1) {
       void this.#worker.terminate()
-      throw new Error(`fdpoll: the WebAssembly backend's socket host did not start within ${bootTimeoutMs} ms`)
+      const why = ready === -1 ? `failed to load ${script.file}` : `did not start within ${bootTimeoutMs} ms`
+      throw new Error(`fdpoll: the WebAssembly backend's socket host ${why}`)
     }
   }
 
@@ -114,14 +117,20 @@ export class SocketHost {
     return this.#call(Op.Pair, fd0, fd1, type)
   }
 
-  /** `bind(2)` (a stream's port is reserved from here on): 0, -errno or GAI_NOT_FOUND. */
+  /**
+   * `bind(2)` (a stream's port is reserved from here on): 0, -errno or GAI_NOT_FOUND. Node sets
+   * no IPv6 flow label: `flowinfo` is ignored, here and in `connect` and `sendto`.
+   */
   bind(fd: number, host: string, port: number, flowinfo = 0, scopeId = 0): number {
     return this.#call(Op.Bind, fd, port, flowinfo, scopeId, this.#putHost(host, 0))
   }
 
-  /** `listen(2)`: 0 or -errno. */
-  listen(fd: number, backlog: number): number {
-    return this.#call(Op.Listen, fd, backlog)
+  /**
+   * `listen(2)`: 0 or -errno. No backlog: Node accepts connections before the caller does, and
+   * the host queues them all (resetting those past a backlog would fail clients Linux makes wait).
+   */
+  listen(fd: number): number {
+    return this.#call(Op.Listen, fd)
   }
 
   /** `accept(2)` into fd `newFd`: the peer's address, or -errno (-EAGAIN with none pending). */
@@ -222,11 +231,6 @@ export class SocketHost {
   ref(keepAlive: boolean): void {
     if (keepAlive) this.#worker.ref()
     else this.#worker.unref()
-  }
-
-  /** Stops the worker (every socket closes with it); later calls throw. */
-  async terminate(): Promise<void> {
-    await this.#worker.terminate()
   }
 
   #call(op: Op, ...args: number[]): number {

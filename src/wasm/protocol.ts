@@ -29,7 +29,7 @@ export const enum Op {
   Pair,
   /** [fd, port, flowinfo, scopeId, hostBytes], host in data */
   Bind,
-  /** [fd, backlog] */
+  /** [fd] */
   Listen,
   /** [fd, newFd] → OUT address */
   Accept,

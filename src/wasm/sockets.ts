@@ -62,7 +62,6 @@ class Stream {
   opts: Options
   /** The reserving server from `bind` on (listening from `listen` on). */
   server: net.Server | null = null
-  backlog = 0
   /** Connections not yet accepted (listening). */
   readonly queue: Stream[] = []
   sock: net.Socket | null = null
@@ -227,12 +226,14 @@ export class SocketTable {
     if (s instanceof Datagram ? s.bound : s.state !== 'fresh') return -errno.EINVAL
     const address = await resolve(s.family, host, scopeId)
     if (typeof address === 'number') return address
-    if (this.#fds.get(fd) !== s) return -errno.EBADF
     return s instanceof Datagram ? this.#bindDatagram(s, address, port) : this.#reserve(s, address, port)
   }
 
-  /** `listen(2)`; an unbound TCP socket is bound to an ephemeral port first, as Linux does. */
-  async listen(fd: number, backlog: number): Promise<number> {
+  /**
+   * `listen(2)`; an unbound TCP socket is bound to an ephemeral port first, as Linux does. The
+   * backlog bounds nothing here (see the module documentation).
+   */
+  async listen(fd: number): Promise<number> {
     const s = this.#fds.get(fd)
     if (s === undefined) return -errno.EBADF
     if (s instanceof Datagram) return -errno.EOPNOTSUPP
@@ -243,7 +244,6 @@ export class SocketTable {
     }
     if (s.state !== 'bound' && s.state !== 'listening') return -errno.EINVAL
     s.state = 'listening'
-    s.backlog = Math.max(0, backlog)
     return 0
   }
 
@@ -280,7 +280,6 @@ export class SocketTable {
     }
     const address = await resolve(s.family, host, scopeId)
     if (typeof address === 'number') return address
-    if (this.#fds.get(fd) !== s) return -errno.EBADF
     return s instanceof Datagram ? this.#connectDatagram(s, address, port) : this.#connectStream(s, address, port)
   }
 
@@ -317,8 +316,7 @@ export class SocketTable {
       if (to === null) return s.peer === null ? -errno.EDESTADDRREQ : this.#sendDatagram(s, data, null, 0)
       const address = await resolve(s.family, to.host, to.scopeId)
       if (typeof address === 'number') return address
-      if (this.#fds.get(fd) !== s) return -errno.EBADF
-      return this.#sendDatagram(s, data, address, to.port)
+        return this.#sendDatagram(s, data, address, to.port)
     }
     return this.#sendStream(s, data)
   }
@@ -547,7 +545,7 @@ export class SocketTable {
     const server = net.createServer({ allowHalfOpen: true })
     const options = s.family === AF_UNIX
       ? { path: address }
-      : { host: address, port, exclusive: true, ipv6Only: s.opts.v6Only, backlog: 511 }
+      : { host: address, port, exclusive: true, ipv6Only: s.opts.v6Only }
     return new Promise((done) => {
       const failed = (err: Error): void => done(-errnoOf(err))
       server.once('error', failed)
@@ -569,7 +567,7 @@ export class SocketTable {
 
   /** A connection to a listener (reset unless listening, as Linux refuses it). */
   #incoming(listener: Stream, sock: net.Socket): void {
-    if (listener.state !== 'listening' || !this.#isOpen(listener)) {
+    if (listener.state !== 'listening') {
       reset(sock)
       return
     }
@@ -580,10 +578,6 @@ export class SocketTable {
     this.#attach(conn, sock)
     listener.queue.push(conn)
     this.#changed(listener, READ_KEY)
-  }
-
-  #isOpen(s: HostSocket): boolean {
-    return s.fd >= 0 && this.#fds.get(s.fd) === s
   }
 
   #connectStream(s: Stream, address: string, port: number): Promise<number> | number {
