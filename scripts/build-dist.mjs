@@ -24,6 +24,17 @@ await build({
   // of examples/hello-world-fast.ts). Every export is a constant, so plain values say the same.
   footer: { js: "module.exports = Object.freeze(Object.defineProperty({ ...module.exports }, '__esModule', { value: true }))" },
 })
+// The WebAssembly backend's socket host runs in a worker thread, which loads a script by path:
+// its own bundle beside index.cjs (src/wasm/host.ts looks for it there).
+await build({
+  entryPoints: ['src/wasm/host-worker.ts'],
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  outfile: 'dist/host-worker.cjs',
+  logLevel: 'warning',
+})
 writeFileSync('dist/index.mjs', "export * from './index.cjs'\n")
 execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' })
 // native.d.ts names the generated loader's declarations.

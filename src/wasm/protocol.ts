@@ -1,0 +1,62 @@
+/**
+ * The request channel between the calling thread and the socket host's worker: a control
+ * SharedArrayBuffer of int32 slots and a data SharedArrayBuffer for bytes (payloads and address
+ * strings). One request at a time: the caller fills OP and ARGS (and data), bumps REQ and waits
+ * on REP; the worker answers in RESULT and OUT (and data) and sets REP to REQ.
+ */
+
+/** Control slots (int32 indexes). */
+export const REQ = 0
+export const REP = 1
+/** 0 while the worker boots, 1 once it serves, -1 if it failed to load or died. */
+export const READY = 2
+export const OP = 3
+export const ARGS = 4
+export const RESULT = 12
+export const OUT = 13
+/** Int32 slots in the control buffer. */
+export const CONTROL_SLOTS = 24
+/** Bytes in the data buffer: the most one send or recv moves. */
+export const DATA_BYTES = 256 * 1024
+
+/** Request codes. Arguments in ARGS order; a result is a count, a value or -errno. */
+export const enum Op {
+  /** Answers 0 at once: the round trip's cost. */
+  Noop,
+  /** [fd, family, type, proto] */
+  Socket,
+  /** [fd0, fd1, type] */
+  Pair,
+  /** [fd, port, flowinfo, scopeId, hostBytes], host in data */
+  Bind,
+  /** [fd] */
+  Listen,
+  /** [fd, newFd] → OUT address */
+  Accept,
+  /** [fd, port, flowinfo, scopeId, hostBytes], host in data → 0, -EINPROGRESS or -errno */
+  Connect,
+  /** [fd, nbytes, flags, wantSender] → bytes in data (then the sender's host), OUT the sender */
+  Recv,
+  /** [fd, nbytes, flags, hasAddress, port, flowinfo, scopeId, hostBytes], payload then host in data */
+  Send,
+  /** [fd, how] */
+  Shutdown,
+  /** [fd] */
+  Close,
+  /** [fd, peer] → OUT address */
+  Name,
+  /** [fd, level, name, value] */
+  SetOption,
+  /** [fd, level, name] → the value */
+  GetOption,
+  /** → open fds; OUT[0] the Node sockets alive (open fds' handles, unaccepted, closing) */
+  Count,
+}
+
+/** OUT slots of an address: family, port, flowinfo, scopeId, host bytes, host's data offset. */
+export const ADDRESS_SLOTS = 6
+
+/** `Atomics.waitAsync` (Node 16 on), which this project's TypeScript lib does not declare yet. */
+export const waitAsync = (Atomics as unknown as {
+  waitAsync(array: Int32Array, index: number, value: number): { async: true; value: Promise<string> } | { async: false; value: string }
+}).waitAsync
