@@ -36,7 +36,7 @@ function npm(args, cwd = '.', capture = false) {
 function buildDist() {
   if (!existsSync('src/binding.js')) return npm(['run', 'build'])
   const built = existsSync('dist/index.cjs') ? statSync('dist/index.cjs').mtimeMs : 0
-  if (readdirSync('src').some((file) => statSync(join('src', file)).mtimeMs > built)) npm(['run', 'build:dist'])
+  if (readdirSync('src', { recursive: true }).some((file) => statSync(join('src', String(file))).mtimeMs > built)) npm(['run', 'build:dist'])
 }
 
 /** Copies `files` (paths relative to `from`) into `to`. */
