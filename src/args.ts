@@ -10,6 +10,14 @@ export function integer(value: unknown, name: string): number {
   return value
 }
 
+/** An integer that fits a C int, as Python's int arguments must: else a TypeError or RangeError naming it. */
+export function cInt(value: unknown, name: string): number {
+  if (integer(value, name) < -(2 ** 31) || (value as number) > INT32_MAX) {
+    throw new RangeError(`${name} does not fit in a C int: ${value}`)
+  }
+  return value as number
+}
+
 /** The fd of a number or of an object with `fileno()`, as Python's `PyObject_AsFileDescriptor`. */
 export function fileno(value: unknown): number {
   let fd = value

@@ -3,7 +3,7 @@
  * `poll()` blocks the JS thread while it waits, as Python's does.
  */
 import binding = require('./native.js')
-import { eventMask, fileno, integer, timeoutMs } from './args.js'
+import { cInt, eventMask, fileno, integer, timeoutMs } from './args.js'
 import { EPOLL_CLOEXEC, EPOLLIN, EPOLLOUT, EPOLLPRI } from './constants.js'
 import { ValueError, closedError, errno, osError } from './errors.js'
 import { own, release } from './owner.js'
@@ -61,8 +61,8 @@ export class Epoll implements Disposable {
       this.#fd = adopted
       adopted = undefined
     } else {
-      if (integer(sizehint, 'sizehint') === 0 || sizehint < -1) throw new RangeError(`negative sizehint: ${sizehint}`)
-      if (integer(flags, 'flags') !== 0 && flags !== EPOLL_CLOEXEC) throw osError(errno.EINVAL, 'epoll_create1')
+      if (cInt(sizehint, 'sizehint') === 0 || sizehint < -1) throw new RangeError(`negative sizehint: ${sizehint}`)
+      if (cInt(flags, 'flags') !== 0 && flags !== EPOLL_CLOEXEC) throw osError(errno.EINVAL, 'epoll_create1')
       this.#fd = epollCreate()
       if (this.#fd < 0) throw osError(-this.#fd, 'epoll_create1')
     }
@@ -92,20 +92,23 @@ export class Epoll implements Disposable {
 
   /** Watches `fd` for `eventmask` (default EPOLLIN | EPOLLPRI | EPOLLOUT). EEXIST if already there. */
   register(fd: FileLike, eventmask: number = EPOLLIN | EPOLLPRI | EPOLLOUT): void {
-    const ret = epollRegister(this.#open(), fileno(fd), eventMask(eventmask))
+    const [target, mask] = [fileno(fd), eventMask(eventmask)] // before the closed check, as in CPython
+    const ret = epollRegister(this.#open(), target, mask)
     if (ret < 0) throw osError(-ret, 'epoll_ctl')
     this.#countRegistrations(+1)
   }
 
   /** Replaces the event mask of a registered fd (re-arms EPOLLONESHOT). ENOENT if not registered. */
   modify(fd: FileLike, eventmask: number): void {
-    const ret = epollModify(this.#open(), fileno(fd), eventMask(eventmask))
+    const [target, mask] = [fileno(fd), eventMask(eventmask)]
+    const ret = epollModify(this.#open(), target, mask)
     if (ret < 0) throw osError(-ret, 'epoll_ctl')
   }
 
   /** Stops watching `fd`. ENOENT if not registered, EBADF if it was closed meanwhile. */
   unregister(fd: FileLike): void {
-    const ret = epollUnregister(this.#open(), fileno(fd))
+    const target = fileno(fd)
+    const ret = epollUnregister(this.#open(), target)
     if (ret !== 0 && ret !== -errno.EBADF) throw osError(-ret, 'epoll_ctl')
     this.#countRegistrations(-1) // a closed fd's registration is gone from the kernel too
     if (ret < 0) throw osError(-ret, 'epoll_ctl')
@@ -293,7 +296,7 @@ function checkOut(out: unknown): asserts out is Int32Array | Uint32Array {
 }
 
 function maxEvents(maxevents: unknown): number {
-  if (integer(maxevents, 'maxevents') === -1) return DEFAULT_MAXEVENTS
+  if (cInt(maxevents, 'maxevents') === -1) return DEFAULT_MAXEVENTS
   if ((maxevents as number) < 1) throw new RangeError(`maxevents must be greater than 0, got ${maxevents}`)
   return Math.min(maxevents as number, MAX_EVENTS_PER_POLL)
 }
