@@ -222,7 +222,7 @@ function runFdpoll(prog: Program, fifos: Fifos): Outcome[] {
             }
           }
           case 'shutdown':
-            return (h.obj as Socket).shutdown(step.how)
+            return ((h as { obj: Socket }).obj).shutdown(step.how)
         }
       }))
     }

@@ -49,6 +49,9 @@ export function getIntOption(fd: number, level: number, name: number): number {
   return intOption[0]
 }
 
+/** The fd `accept` or `socketpair` is wrapping: a socket for sure, which the constructor need not check. */
+let made = -1
+
 /** A socket that owns its fd (Python's `socket.socket`). */
 export class Socket implements Disposable {
   /** AF_INET, AF_INET6 or AF_UNIX. */
@@ -63,7 +66,7 @@ export class Socket implements Disposable {
    * Creates a socket (defaults AF_INET, SOCK_STREAM, 0), or wraps `fileno`, an existing socket
    * fd that the new object then owns; -1 arguments are then read from the fd, as in Python
    * (where the platform has no SO_DOMAIN or SO_PROTOCOL, as on macOS: the family from the fd's
-   * address, the protocol 0).
+   * address, the protocol 0). An fd that is not an open socket is an OSError (EBADF, ENOTSOCK).
    */
   constructor(family = -1, type = -1, proto = -1, fileno: number | null = null) {
     if (fileno === null) {
@@ -73,10 +76,13 @@ export class Socket implements Disposable {
       this.#fd = check(socketCreate(family, type, proto), 'socket')
     } else {
       this.#fd = toFd(fileno)
+      const known = this.#fd === made
+      made = -1
       if (cInt(family, 'family') === -1) {
         family = SO_DOMAIN >= 0 ? getIntOption(this.#fd, SOL_SOCKET, SO_DOMAIN) : this.#nativeName(false).family
       }
       if (cInt(type, 'type') === -1) type = getIntOption(this.#fd, SOL_SOCKET, SO_TYPE)
+      else if (!known) getIntOption(this.#fd, SOL_SOCKET, SO_TYPE) // checks that it is a socket, as Python does
       if (cInt(proto, 'proto') === -1) proto = SO_PROTOCOL >= 0 ? getIntOption(this.#fd, SOL_SOCKET, SO_PROTOCOL) : 0
     }
     this.family = family
@@ -129,6 +135,7 @@ export class Socket implements Disposable {
     const fd = this.#open()
     const accepted = socketAccept(fd, false)
     if (typeof accepted === 'number') throw osError(-refuseAll(fd, accepted), 'accept')
+    made = accepted.fd
     return [new Socket(this.family, this.type, this.proto, accepted.fd), fromNative(accepted.address)]
   }
 
@@ -276,7 +283,10 @@ export class Socket implements Disposable {
 export function socketpair(family = AF_UNIX, type = SOCK_STREAM, proto = 0): [Socket, Socket] {
   const fds = socketPair(cInt(family, 'family'), cInt(type, 'type'), cInt(proto, 'proto'))
   if (typeof fds === 'number') throw osError(-fds, 'socketpair')
-  return [new Socket(family, type, proto, fds[0]), new Socket(family, type, proto, fds[1])]
+  made = fds[0]
+  const first = new Socket(family, type, proto, fds[0])
+  made = fds[1]
+  return [first, new Socket(family, type, proto, fds[1])]
 }
 
 /** Options of `createServer`. */
