@@ -92,7 +92,8 @@ export class Epoll implements Disposable {
 
   /** Watches `fd` for `eventmask` (default EPOLLIN | EPOLLPRI | EPOLLOUT). EEXIST if already there. */
   register(fd: FileLike, eventmask: number = EPOLLIN | EPOLLPRI | EPOLLOUT): void {
-    const [target, mask] = [fileno(fd), eventMask(eventmask)] // before the closed check, as in CPython
+    const target = fileno(fd)
+    const mask = eventMask(eventmask) // both before the closed check, as in CPython
     const ret = epollRegister(this.#open(), target, mask)
     if (ret < 0) throw osError(-ret, 'epoll_ctl')
     this.#countRegistrations(+1)
@@ -100,7 +101,8 @@ export class Epoll implements Disposable {
 
   /** Replaces the event mask of a registered fd (re-arms EPOLLONESHOT). ENOENT if not registered. */
   modify(fd: FileLike, eventmask: number): void {
-    const [target, mask] = [fileno(fd), eventMask(eventmask)]
+    const target = fileno(fd)
+    const mask = eventMask(eventmask)
     const ret = epollModify(this.#open(), target, mask)
     if (ret < 0) throw osError(-ret, 'epoll_ctl')
   }
