@@ -15,6 +15,14 @@ export function integer(value: unknown, name: string): number {
   return value
 }
 
+/** An integer that fits a C int, as Python's int arguments must: else a TypeError or RangeError naming it. */
+export function cInt(value: unknown, name: string): number {
+  if (integer(value, name) < -(2 ** 31) || (value as number) > INT32_MAX) {
+    throw new RangeError(`${name} does not fit in a C int: ${value}`)
+  }
+  return value as number
+}
+
 /** The fd of a number or of an object with `fileno()`, as Python's `PyObject_AsFileDescriptor`. */
 export function fileno(value: unknown): number {
   let fd = value
@@ -57,7 +65,7 @@ export function timeoutMs(seconds: unknown): number {
 
 /** `maxevents` of a poll or a watch: -1 (Python's default, 1023) or positive, capped at the core's limit. */
 export function maxEvents(maxevents: unknown): number {
-  if (integer(maxevents, 'maxevents') === -1) return DEFAULT_MAXEVENTS
+  if (cInt(maxevents, 'maxevents') === -1) return DEFAULT_MAXEVENTS
   if ((maxevents as number) < 1) throw new RangeError(`maxevents must be greater than 0, got ${maxevents}`)
   return Math.min(maxevents as number, MAX_EVENTS_PER_POLL)
 }

@@ -5,7 +5,7 @@
  * the methods here that reach it are thin delegates.
  */
 import binding = require('./native.js')
-import { DEFAULT_MAXEVENTS, checkOut, eventMask, fileno, integer, maxEvents, timeoutMs } from './args.js'
+import { DEFAULT_MAXEVENTS, cInt, checkOut, eventMask, fileno, integer, maxEvents, timeoutMs } from './args.js'
 import { EPOLL_CLOEXEC, EPOLLIN, EPOLLOUT, EPOLLPRI } from './constants.js'
 import { type OSError, closedError, errno, osError } from './errors.js'
 import { own, release } from './owner.js'
@@ -51,8 +51,8 @@ export class Epoll implements Disposable {
       this.#fd = adopted
       adopted = undefined
     } else {
-      if (integer(sizehint, 'sizehint') === 0 || sizehint < -1) throw new RangeError(`negative sizehint: ${sizehint}`)
-      if (integer(flags, 'flags') !== 0 && flags !== EPOLL_CLOEXEC) throw osError(errno.EINVAL, 'epoll_create1')
+      if (cInt(sizehint, 'sizehint') === 0 || sizehint < -1) throw new RangeError(`negative sizehint: ${sizehint}`)
+      if (cInt(flags, 'flags') !== 0 && flags !== EPOLL_CLOEXEC) throw osError(errno.EINVAL, 'epoll_create1')
       this.#fd = epollCreate()
       if (this.#fd < 0) throw osError(-this.#fd, 'epoll_create1')
     }
@@ -82,20 +82,25 @@ export class Epoll implements Disposable {
 
   /** Watches `fd` for `eventmask` (default EPOLLIN | EPOLLPRI | EPOLLOUT). EEXIST if already there. */
   register(fd: FileLike, eventmask: number = EPOLLIN | EPOLLPRI | EPOLLOUT): void {
-    const ret = epollRegister(this.#open(), fileno(fd), eventMask(eventmask))
+    const target = fileno(fd)
+    const mask = eventMask(eventmask) // both before the closed check, as in CPython
+    const ret = epollRegister(this.#open(), target, mask)
     if (ret < 0) throw osError(-ret, 'epoll_ctl')
     this.watcher[registrationChange](+1)
   }
 
   /** Replaces the event mask of a registered fd (re-arms EPOLLONESHOT). ENOENT if not registered. */
   modify(fd: FileLike, eventmask: number): void {
-    const ret = epollModify(this.#open(), fileno(fd), eventMask(eventmask))
+    const target = fileno(fd)
+    const mask = eventMask(eventmask)
+    const ret = epollModify(this.#open(), target, mask)
     if (ret < 0) throw osError(-ret, 'epoll_ctl')
   }
 
   /** Stops watching `fd`. ENOENT if not registered, EBADF if it was closed meanwhile. */
   unregister(fd: FileLike): void {
-    const ret = epollUnregister(this.#open(), fileno(fd))
+    const target = fileno(fd)
+    const ret = epollUnregister(this.#open(), target)
     if (ret !== 0 && ret !== -errno.EBADF) throw osError(-ret, 'epoll_ctl')
     this.watcher[registrationChange](-1) // a closed fd's registration is gone from the kernel too
     if (ret < 0) throw osError(-ret, 'epoll_ctl')

@@ -17,6 +17,15 @@ for (const [name, errno] of Object.entries(constants.errno)) {
 }
 let descriptions: Map<number, [string, string]> | undefined
 
+/**
+ * The symbolic code of `errnum`: Node's name for it (os.constants.errno), else libuv's, which
+ * names a few that Node's table lacks (ESHUTDOWN, ESOCKTNOSUPPORT, EHOSTDOWN, ...).
+ */
+function codeOf(errnum: number): string | undefined {
+  descriptions ??= getSystemErrorMap()
+  return codes.get(errnum) ?? descriptions.get(-errnum)?.[0]
+}
+
 /** The numbers of the errno codes this package names. */
 export const errno = constants.errno
 
@@ -32,9 +41,8 @@ export class OSError extends Error {
   readonly strerror: string
 
   constructor(errnum: number, syscall: string, code?: string, strerror?: string) {
-    code ??= codes.get(errnum) ?? `Unknown system error ${errnum}`
-    descriptions ??= getSystemErrorMap()
-    strerror ??= descriptions.get(-errnum)?.[1] ?? `unknown error ${errnum}`
+    code ??= codeOf(errnum) ?? `Unknown system error ${errnum}`
+    strerror ??= descriptions!.get(-errnum)?.[1] ?? `unknown error ${errnum}`
     super(`${code}: ${strerror}, ${syscall}`)
     this.name = new.target.name
     this.errno = errnum
@@ -110,7 +118,7 @@ const classes: Record<string, typeof OSError> = {
 
 /** The error Python would raise for `errnum` from `syscall`: the matching OSError subclass. */
 export function osError(errnum: number, syscall: string): OSError {
-  const Class = classes[codes.get(errnum) ?? ''] ?? OSError
+  const Class = classes[codeOf(errnum) ?? ''] ?? OSError
   return new Class(errnum, syscall)
 }
 

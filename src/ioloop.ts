@@ -16,7 +16,7 @@
  */
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads'
 import binding = require('./native.js')
-import { fileno } from './args.js'
+import { eventMask, fileno } from './args.js'
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT } from './constants.js'
 import { Epoll, type FileLike } from './epoll.js'
 import { ConnectionError, OSError, RuntimeError, osError } from './errors.js'
@@ -114,15 +114,16 @@ export class IOLoop implements Disposable {
    * or an object with `close()`), so that a handler need not catch them to free the fd.
    */
   addHandler<F extends FileLike>(fileobj: F, handler: Handler<F>, events: number): void {
+    callable(handler, 'handler')
     const fd = fileno(fileobj)
     this.#readiness.release(fd) // interest that finished socket operations left gives way
-    this.#epoll.register(fd, events | IOLoop.ERROR)
+    this.#epoll.register(fd, eventMask(events) | IOLoop.ERROR)
     this.#handlers.set(fd, [fileobj, handler])
   }
 
   /** Changes the events a handler waits for (ERROR always). */
   updateHandler(fileobj: FileLike, events: number): void {
-    this.#epoll.modify(fileno(fileobj), events | IOLoop.ERROR)
+    this.#epoll.modify(fileno(fileobj), eventMask(events) | IOLoop.ERROR)
   }
 
   /**
@@ -222,18 +223,21 @@ export class IOLoop implements Disposable {
 
   /** Runs `callback(...args)` on the next turn. (From another thread: `remote()`.) */
   addCallback<A extends unknown[]>(callback: (...args: A) => void, ...args: A): void {
+    callable(callback, 'callback')
     this.#callbacks.push(() => callback(...args))
     this.#reschedule()
   }
 
   /** Runs `callback(...args)` in `delay` seconds. */
   callLater<A extends unknown[]>(delay: number, callback: (...args: A) => void, ...args: A): Timeout {
+    if (typeof delay !== 'number') throw new TypeError('delay must be a number of seconds')
     return this.callAt(this.time() + delay, callback, ...args)
   }
 
   /** Runs `callback(...args)` at `deadline`, in `time()` seconds. */
   callAt<A extends unknown[]>(deadline: number, callback: (...args: A) => void, ...args: A): Timeout {
     if (typeof deadline !== 'number' || Number.isNaN(deadline)) throw new TypeError('deadline must be a number of seconds')
+    callable(callback, 'callback')
     const timeout = this.#timeouts.add(deadline, () => callback(...args))
     this.#reschedule()
     return timeout
@@ -308,7 +312,8 @@ export class IOLoop implements Disposable {
    * Stops and closes the loop: every socket operation still waiting rejects with a RuntimeError.
    * With `allFds`, also closes every fd it watches.
    */
-  close({ allFds = false }: { allFds?: boolean } = {}): void {
+  close(options: { allFds?: boolean } | null = {}): void {
+    const { allFds = false } = options ?? {}
     if (this.#closed) return
     this.stop()
     this.#closed = true
@@ -441,6 +446,11 @@ export class IOLoop implements Disposable {
       return undefined
     }
   }
+}
+
+/** A TypeError now, rather than in the loop's turn, unless `fn` is a function. */
+function callable(fn: unknown, name: string): void {
+  if (typeof fn !== 'function') throw new TypeError(`${name} must be a function`)
 }
 
 /**

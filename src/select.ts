@@ -85,7 +85,7 @@ export function poll(): Poll {
 export function select<R extends FileLike, W extends FileLike, X extends FileLike>(
   rlist: Iterable<R>, wlist: Iterable<W>, xlist: Iterable<X>, timeout?: number | null,
 ): [R[], W[], X[]] {
-  const lists = [[...rlist], [...wlist], [...xlist]] as const
+  const lists = [iterable(rlist), iterable(wlist), iterable(xlist)] as const
   const packed = new Int32Array(3 + lists[0].length + lists[1].length + lists[2].length)
   let at = 3
   lists.forEach((list, k) => {
@@ -101,6 +101,14 @@ export function select<R extends FileLike, W extends FileLike, X extends FileLik
   let next = 3 // selectWait overwrote each entry that is not ready with -1
   const pick = <T>(list: readonly T[]) => list.filter(() => packed[next++] !== -1)
   return [pick(lists[0]), pick(lists[1]), pick(lists[2])]
+}
+
+/** The items of one of select's lists, or a TypeError as Python's "arguments 1-3 must be sequences". */
+function iterable<T>(list: Iterable<T>): T[] {
+  if (typeof (list as { [Symbol.iterator]?: unknown })?.[Symbol.iterator] !== 'function') {
+    throw new TypeError('select: the fd lists must be iterables (arrays, sets) of fds or objects with fileno()')
+  }
+  return [...list]
 }
 
 function shortMask(eventmask: unknown): number {

@@ -122,6 +122,9 @@ export abstract class BaseSelector<T = unknown> implements Disposable {
    * `[key, events]` for each ready file object, events limited to those it registered.
    */
   select(timeout?: number | null): [SelectorKey<T>, number][] {
+    if (timeout !== undefined && timeout !== null && typeof timeout !== 'number') {
+      throw new TypeError(`timeout must be a number of seconds, got ${typeof timeout}`)
+    }
     const ready: [SelectorKey<T>, number][] = []
     for (const [fd, events] of this.osSelect(timeout)) {
       const key = this.#keys.get(fd)
@@ -282,7 +285,7 @@ export const DefaultSelector = EpollSelector
 /** ValueError unless `events` is a non-empty combination of EVENT_READ and EVENT_WRITE. */
 function checkEvents(events: unknown): void {
   if (typeof events !== 'number' || !Number.isInteger(events) || events <= 0 || events & ~(EVENT_READ | EVENT_WRITE)) {
-    throw new ValueError(`Invalid events: ${String(events)}`, 'ERR_INVALID_EVENTS')
+    throw new ValueError(`Invalid events: ${typeof events === 'number' ? events : typeof events}`, 'ERR_INVALID_EVENTS')
   }
 }
 

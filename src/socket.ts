@@ -4,7 +4,7 @@
  * or EINPROGRESS for connect), exactly as in Python. Sends never raise SIGPIPE.
  */
 import binding = require('./native.js')
-import { fileno as toFd, integer } from './args.js'
+import { cInt, fileno as toFd, integer } from './args.js'
 import {
   AF_INET, AF_INET6, AF_UNIX, SO_DOMAIN, SO_PROTOCOL, SO_REUSEADDR, SO_REUSEPORT, SO_TYPE,
   SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET,
@@ -49,6 +49,9 @@ export function getIntOption(fd: number, level: number, name: number): number {
   return intOption[0]
 }
 
+/** The fd `accept` or `socketpair` is wrapping: a socket for sure, which the constructor need not check. */
+let made = -1
+
 /** A socket that owns its fd (Python's `socket.socket`). */
 export class Socket implements Disposable {
   /** AF_INET, AF_INET6 or AF_UNIX. */
@@ -65,21 +68,24 @@ export class Socket implements Disposable {
    * Creates a socket (defaults AF_INET, SOCK_STREAM, 0), or wraps `fileno`, an existing socket
    * fd that the new object then owns; -1 arguments are then read from the fd, as in Python
    * (where the platform has no SO_DOMAIN or SO_PROTOCOL, as on macOS: the family from the fd's
-   * address, the protocol 0).
+   * address, the protocol 0). An fd that is not an open socket is an OSError (EBADF, ENOTSOCK).
    */
   constructor(family = -1, type = -1, proto = -1, fileno: number | null = null) {
     if (fileno === null) {
-      family = integer(family, 'family') === -1 ? AF_INET : family
-      type = integer(type, 'type') === -1 ? SOCK_STREAM : type
-      proto = integer(proto, 'proto') === -1 ? 0 : proto
+      family = cInt(family, 'family') === -1 ? AF_INET : family
+      type = cInt(type, 'type') === -1 ? SOCK_STREAM : type
+      proto = cInt(proto, 'proto') === -1 ? 0 : proto
       this.#fd = check(socketCreate(family, type, proto), 'socket')
     } else {
       this.#fd = toFd(fileno)
-      if (integer(family, 'family') === -1) {
+      const known = this.#fd === made
+      made = -1
+      if (cInt(family, 'family') === -1) {
         family = SO_DOMAIN >= 0 ? getIntOption(this.#fd, SOL_SOCKET, SO_DOMAIN) : this.#nativeName(false).family
       }
-      if (integer(type, 'type') === -1) type = getIntOption(this.#fd, SOL_SOCKET, SO_TYPE)
-      if (integer(proto, 'proto') === -1) proto = SO_PROTOCOL >= 0 ? getIntOption(this.#fd, SOL_SOCKET, SO_PROTOCOL) : 0
+      if (cInt(type, 'type') === -1) type = getIntOption(this.#fd, SOL_SOCKET, SO_TYPE)
+      else if (!known) getIntOption(this.#fd, SOL_SOCKET, SO_TYPE) // checks that it is a socket, as Python does
+      if (cInt(proto, 'proto') === -1) proto = SO_PROTOCOL >= 0 ? getIntOption(this.#fd, SOL_SOCKET, SO_PROTOCOL) : 0
     }
     this.family = family
     this.type = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)
@@ -120,7 +126,7 @@ export class Socket implements Disposable {
    * sets aside the spare fd that `accept` needs once the process is out of fds.
    */
   listen(backlog = DEFAULT_BACKLOG): void {
-    check(socketListen(this.#open(), Math.max(0, integer(backlog, 'backlog'))), 'listen')
+    check(socketListen(this.#open(), Math.max(0, cInt(backlog, 'backlog'))), 'listen')
     holdSpare()
   }
 
@@ -134,6 +140,7 @@ export class Socket implements Disposable {
     const fd = this.#open()
     const accepted = socketAccept(fd, false)
     if (typeof accepted === 'number') throw osError(-refuseAll(fd, accepted), 'accept')
+    made = accepted.fd
     return [new Socket(this.family, this.type, this.proto, accepted.fd), fromNative(accepted.address)]
   }
 
@@ -164,20 +171,20 @@ export class Socket implements Disposable {
     const fd = this.#open()
     const target = nbytes === 0 ? bytes(buffer) : bytes(buffer).subarray(0, nonNegative(nbytes, 'nbytes'))
     if (target.length < nbytes) throw new RangeError('nbytes is greater than the length of the buffer')
-    return check(socketRecv(fd, target, integer(flags, 'flags')), 'recv')
+    return check(socketRecv(fd, target, cInt(flags, 'flags')), 'recv')
   }
 
   /** Receives a datagram: `[data, sender]`. */
   recvfrom(bufsize: number, flags = 0): [Buffer, Address] {
     const buf = Buffer.allocUnsafe(nonNegative(bufsize, 'bufsize'))
-    const got = socketRecvfrom(this.#open(), buf, integer(flags, 'flags'))
+    const got = socketRecvfrom(this.#open(), buf, cInt(flags, 'flags'))
     if (typeof got === 'number') throw osError(-got, 'recvfrom')
     return [buf.subarray(0, got.nbytes), fromNative(got.address)]
   }
 
   /** Sends what the kernel takes of `data` now: the byte count. */
   send(data: Uint8Array, flags = 0): number {
-    return check(socketSend(this.#open(), bytes(data), integer(flags, 'flags')), 'send')
+    return check(socketSend(this.#open(), bytes(data), cInt(flags, 'flags')), 'send')
   }
 
   /** Sends all of `data`, looping over partial sends (a non-blocking socket may throw EAGAIN). */
@@ -191,12 +198,12 @@ export class Socket implements Disposable {
     const [flags, to] = address === undefined ? [0, flagsOrAddress as Address] : [flagsOrAddress as number, address]
     const fd = this.#open()
     const [host, port, flowinfo, scopeId] = toNative(this.family, to)
-    return check(socketSendto(fd, bytes(data), integer(flags, 'flags'), this.family, host, port, flowinfo, scopeId), 'sendto')
+    return check(socketSendto(fd, bytes(data), cInt(flags, 'flags'), this.family, host, port, flowinfo, scopeId), 'sendto')
   }
 
   /** Shuts down reading (SHUT_RD), writing (SHUT_WR) or both (SHUT_RDWR). */
   shutdown(how: number): void {
-    check(socketShutdown(this.#open(), integer(how, 'how')), 'shutdown')
+    check(socketShutdown(this.#open(), cInt(how, 'how')), 'shutdown')
   }
 
   /** The local address. */
@@ -212,16 +219,22 @@ export class Socket implements Disposable {
   /** Sets an option: an int (or boolean) value, or raw bytes for struct options. */
   setsockopt(level: number, optname: number, value: number | boolean | Uint8Array): void {
     const fd = this.#open()
+    cInt(level, 'level')
+    cInt(optname, 'optname')
     if (value instanceof Uint8Array) check(socketSetsockopt(fd, level, optname, value), 'setsockopt')
-    else if (typeof value === 'number' || typeof value === 'boolean') setIntOption(fd, level, optname, value)
+    else if (typeof value === 'number') setIntOption(fd, level, optname, cInt(value, 'value'))
+    else if (typeof value === 'boolean') setIntOption(fd, level, optname, value)
     else throw new TypeError('setsockopt value must be a number, a boolean or a Uint8Array')
   }
 
   /** Reads an option: an int, or with `buflen` the raw bytes (Python's getsockopt). */
   getsockopt(level: number, optname: number, buflen?: number): number | Buffer {
     const fd = this.#open()
+    cInt(level, 'level')
+    cInt(optname, 'optname')
     if (buflen === undefined) return getIntOption(fd, level, optname)
-    const buf = Buffer.alloc(nonNegative(buflen, 'buflen'))
+    if (nonNegative(buflen, 'buflen') > 1024) throw new RangeError(`getsockopt buflen out of range: ${buflen}`) // as Python
+    const buf = Buffer.alloc(buflen)
     return buf.subarray(0, check(socketGetsockopt(fd, level, optname, buf), 'getsockopt'))
   }
 
@@ -295,9 +308,12 @@ export function detachHook(sock: Socket): ((sock: Socket) => void) | undefined {
 
 /** A connected pair of sockets (default AF_UNIX, SOCK_STREAM), Python's `socket.socketpair`. */
 export function socketpair(family = AF_UNIX, type = SOCK_STREAM, proto = 0): [Socket, Socket] {
-  const fds = socketPair(integer(family, 'family'), integer(type, 'type'), integer(proto, 'proto'))
+  const fds = socketPair(cInt(family, 'family'), cInt(type, 'type'), cInt(proto, 'proto'))
   if (typeof fds === 'number') throw osError(-fds, 'socketpair')
-  return [new Socket(family, type, proto, fds[0]), new Socket(family, type, proto, fds[1])]
+  made = fds[0]
+  const first = new Socket(family, type, proto, fds[0])
+  made = fds[1]
+  return [first, new Socket(family, type, proto, fds[1])]
 }
 
 /** Options of `createServer`. */

@@ -38,6 +38,7 @@ export class TimeoutQueue {
 
   /** Cancels `timeout` (lazily: it is dropped when it reaches the top, or at compaction). */
   cancel(timeout: Timeout): void {
+    if (!(timeout instanceof Timeout)) throw new TypeError('timeout must be a Timeout that callLater or callAt returned')
     if (timeout.callback === null) return
     timeout.callback = null
     this.#cancelled++
