@@ -5,7 +5,7 @@
 import binding = require('./native.js')
 import { eventMask, fileno, integer, timeoutMs } from './args.js'
 import { EPOLL_CLOEXEC, EPOLLIN, EPOLLOUT, EPOLLPRI } from './constants.js'
-import { ValueError, closedError, errno, osError } from './errors.js'
+import { OSError, ValueError, closedError, errno, osError } from './errors.js'
 import { own, release } from './owner.js'
 
 // Bound once as plain constants: a named import of the CommonJS binding costs a getter call
@@ -247,6 +247,9 @@ export class Epoll implements Disposable {
 
   #startWatch(dispatch: () => void): void {
     const epfd = this.#open()
+    if (watchStart === undefined) { // the WebAssembly build: no wakeups on Node's loop yet
+      throw new OSError(errno.ENOSYS, 'watch', 'ENOSYS', `the '${BACKEND}' backend cannot watch an Epoll on Node's loop yet: use poll()`)
+    }
     if (this.#watcher !== undefined) throw new ValueError('this Epoll is already watched: unwatch() first', 'ERR_WATCHED')
     const thread = process.env.FDPOLL_WATCH === 'thread'
     const watcher: Watcher | number = watchStart(epfd, () => {
