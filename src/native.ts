@@ -7,11 +7,13 @@
  * - With `FDPOLL_BACKEND=wasm`, the WebAssembly build (`backend` is then 'wasm'): this clone's
  *   build (`npm run build:wasm` puts it in npm/wasm32-wasi/), else the `fdpoll-wasm32-wasi`
  *   package. Its loader (npm/wasm32-wasi/fdpoll.wasi.cjs) runs it with @napi-rs/wasm-runtime.
- *   It exports the constants and the epoll functions; the rest is absent for now.
+ *   It exports the constants, the epoll functions (`epollPollInto` blocking through
+ *   ./wasm/wait.ts) and the in-memory engine's host API (`WasmHost`); the rest is absent for now.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type * as Binding from './binding.js'
+import { type WasmHost, withBlockingWaits } from './wasm/wait.js'
 
 /** napi-rs's name for a target triple: `x86_64-unknown-linux-gnu` → `linux-x64-gnu`. */
 function platformOf(triple: string): string {
@@ -59,7 +61,7 @@ function loadWasm(): typeof Binding {
 /** Loads the addon once (the one `FDPOLL_BACKEND` names); throws the errors above where it cannot. */
 function load(): typeof Binding {
   const backend = process.env.FDPOLL_BACKEND ?? ''
-  if (backend === 'wasm') return loadWasm()
+  if (backend === 'wasm') return withBlockingWaits(loadWasm() as typeof Binding & WasmHost)
   if (backend !== '' && backend !== 'native') {
     throw new Error(`FDPOLL_BACKEND is '${backend}': it can be 'native' (the default) or 'wasm'`)
   }

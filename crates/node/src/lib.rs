@@ -6,14 +6,17 @@
 // napi-rs registers the exports only outside test builds, so there every export looks unused.
 #![cfg_attr(test, allow(dead_code))]
 
-// The WebAssembly build (not Unix) has the poller and the constants; the OS's sockets, poll,
-// select, wakers and the watch on Node's loop are not in it.
+// The WebAssembly build (not Unix) has the poller, the constants and the in-memory engine's host
+// API (virtual fds, wakers); the OS's sockets, poll, select and the watch on Node's loop are not
+// in it.
 #[cfg(unix)]
 mod batch;
 mod constants;
 mod epoll;
 #[cfg(not(unix))]
 mod errno;
+#[cfg(not(unix))]
+mod memory;
 #[cfg(unix)]
 mod multiplex;
 #[cfg(unix)]
