@@ -2,6 +2,7 @@
 //! All `unsafe` code lives in the `sys` backends.
 
 pub mod address;
+pub mod batch;
 pub mod bits;
 pub mod multiplex;
 mod poller;

@@ -14,12 +14,8 @@ mod socket;
 mod waker;
 mod watch;
 
-/// EINVAL: an argument the OS would reject (an output array too small, a port over 65535).
+/// EINVAL: an argument the OS would reject (an output array too small, views that share memory).
 pub(crate) const EINVAL: i32 = libc::EINVAL;
-
-/// EAGAIN: what a recv that would block returns, and what `epollPollRecv` reports for an fd it
-/// did not read.
-pub(crate) const EAGAIN: i32 = libc::EAGAIN;
 
 /// EIO: reported for a failure that carries no OS error code.
 const EIO: i32 = libc::EIO;
