@@ -9,6 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
 
+if ! cargo +nightly --version >/dev/null 2>&1; then
+  echo "== installing the nightly toolchain"
+  rustup toolchain install nightly --profile minimal
+fi
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
   echo "== installing cargo-fuzz"
   cargo install cargo-fuzz --locked

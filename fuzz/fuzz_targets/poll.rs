@@ -13,7 +13,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let mut packed = data.to_vec();
     let result = poll_packed(&mut packed, &mut Vec::new(), Some(Duration::ZERO));
-    if data.len() % 12 != 0 {
+    if !data.len().is_multiple_of(12) {
         assert_eq!(result.unwrap_err().raw_os_error(), Some(libc::EINVAL));
         assert_eq!(packed, data);
         return;

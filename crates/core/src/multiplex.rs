@@ -30,7 +30,7 @@ const TRIPLE: usize = 12;
 /// returns how many fds have events. EINVAL, with nothing polled, when the bytes are not whole
 /// triples.
 pub fn poll_packed(packed: &mut [u8], fds: &mut Vec<PollFd>, timeout: Option<Duration>) -> io::Result<usize> {
-    if packed.len() % TRIPLE != 0 {
+    if !packed.len().is_multiple_of(TRIPLE) {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
     let word = |triple: &[u8], i: usize| i32::from_ne_bytes([triple[4 * i], triple[4 * i + 1], triple[4 * i + 2], triple[4 * i + 3]]);
