@@ -457,6 +457,28 @@ testIf(LINUX, 'abstract AF_UNIX names (a leading NUL) are Linux\'s')('AF_UNIX ab
   t.is(client.recv(64).toString(), 'abstract')
 })
 
+testIf(LINUX, 'abstract AF_UNIX names (a leading NUL) are Linux\'s')(
+  'AF_UNIX "" binds to a fresh abstract name and connect("") is EINVAL, as in Python; an abstract name may fill all 108 bytes',
+  (t) => {
+    // Found by the address fuzz target (fuzz/): '' used to name the abstract "\0", so a second bind('') was EADDRINUSE.
+    using first = new Socket(AF_UNIX, SOCK_DGRAM)
+    using second = new Socket(AF_UNIX, SOCK_DGRAM)
+    first.bind('')
+    second.bind('')
+    const names = [first.getsockname(), second.getsockname()]
+    for (const name of names) t.regex(name as string, /^\0[0-9a-f]{5}$/)
+    t.not(names[0], names[1])
+    using client = new Socket(AF_UNIX, SOCK_DGRAM)
+    throwsOS(t, () => client.connect(''), OSError, 'EINVAL')
+    const full = `\0fdpoll-${process.pid}-`.padEnd(108, 'x')
+    using sock = new Socket(AF_UNIX, SOCK_DGRAM)
+    sock.bind(full)
+    t.is(sock.getsockname(), full)
+    using longer = new Socket(AF_UNIX, SOCK_DGRAM)
+    throwsOS(t, () => longer.bind(`${full}x`), OSError, 'ENAMETOOLONG')
+  },
+)
+
 // 8. Options
 
 test('SO_KEEPALIVE set to 1 reads back as set (1 on Linux, its flag bit on the BSDs)', (t) => {

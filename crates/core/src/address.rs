@@ -5,6 +5,9 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAddrs};
 
+#[cfg(any(test, fuzzing))]
+pub use crate::sys::socket::{from_sockaddr_bytes, through_sockaddr};
+
 /// A socket address of one of the supported families.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Address {
@@ -21,12 +24,28 @@ pub enum ResolveError {
     NotFound(String),
     /// The family is not one fdpoll supports.
     Family(i32),
+    /// The port is past 65535 (EINVAL).
+    Port(u32),
 }
 
 /// Resolves `host` for `family` as Python does: '' is the wildcard address, '<broadcast>' the
 /// IPv4 broadcast address, a literal is used as is, and anything else goes to getaddrinfo.
 /// For AF_UNIX `host` is the path and the other fields are ignored.
-pub fn resolve(family: i32, host: &str, port: u16, flowinfo: u32, scope_id: u32) -> Result<Address, ResolveError> {
+pub fn resolve(family: i32, host: &str, port: u32, flowinfo: u32, scope_id: u32) -> Result<Address, ResolveError> {
+    resolve_with(family, host, port, flowinfo, scope_id, lookup)
+}
+
+/// `resolve` with `lookup` in place of getaddrinfo for a host that is not a literal (the fuzz
+/// targets pass one that never touches the network).
+pub fn resolve_with(
+    family: i32,
+    host: &str,
+    port: u32,
+    flowinfo: u32,
+    scope_id: u32,
+    lookup: impl FnOnce(i32, &str) -> Result<IpAddr, ResolveError>,
+) -> Result<Address, ResolveError> {
+    let port = u16::try_from(port).map_err(|_| ResolveError::Port(port))?;
     let ip = match (family, host) {
         (libc::AF_UNIX, path) => return Ok(Address::Unix(path.as_bytes().to_vec())),
         (libc::AF_INET, "") => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -47,6 +66,7 @@ pub fn resolve(family: i32, host: &str, port: u16, flowinfo: u32, scope_id: u32)
     }
 }
 
+/// getaddrinfo: the first address of `family` that `host` resolves to.
 fn lookup(family: i32, host: &str) -> Result<IpAddr, ResolveError> {
     let want_v4 = family == libc::AF_INET;
     (host, 0)
@@ -79,6 +99,7 @@ impl From<ResolveError> for io::Error {
         match e {
             ResolveError::NotFound(host) => io::Error::new(io::ErrorKind::NotFound, host),
             ResolveError::Family(_) => io::Error::from_raw_os_error(libc::EAFNOSUPPORT),
+            ResolveError::Port(_) => io::Error::from_raw_os_error(libc::EINVAL),
         }
     }
 }
@@ -111,5 +132,14 @@ mod tests {
         assert!(matches!(resolve(libc::AF_INET, "::1", 1, 0, 0), Err(ResolveError::NotFound(_))));
         assert!(matches!(resolve(libc::AF_INET, "no-such-host.invalid", 1, 0, 0), Err(ResolveError::NotFound(_))));
         assert!(matches!(resolve(99, "x", 1, 0, 0), Err(ResolveError::Family(99))));
+    }
+
+    #[test]
+    fn a_port_past_65535_is_refused_before_anything_else() {
+        assert!(matches!(resolve(libc::AF_INET, "127.0.0.1", 65_536, 0, 0), Err(ResolveError::Port(65_536))));
+        assert!(matches!(resolve(99, "x", u32::MAX, 0, 0), Err(ResolveError::Port(u32::MAX))));
+        let never = |_: i32, _: &str| -> Result<IpAddr, ResolveError> { unreachable!("no lookup for a bad port") };
+        assert!(matches!(resolve_with(libc::AF_INET, "name", 70_000, 0, 0, never), Err(ResolveError::Port(70_000))));
+        assert_eq!(resolve(libc::AF_INET, "127.0.0.1", 65_535, 0, 0).unwrap(), Address::Inet("127.0.0.1:65535".parse().unwrap()));
     }
 }

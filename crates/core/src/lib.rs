@@ -4,6 +4,8 @@
 
 #[cfg(unix)]
 pub mod address;
+#[cfg(unix)]
+pub mod batch;
 pub mod bits;
 #[cfg(unix)]
 pub mod multiplex;

@@ -1,19 +1,16 @@
 //! Batched socket I/O: one boundary crossing for every connection of a poll's batch instead of
-//! one per connection. `epollPollRecv` waits and reads every readable fd; `socketSendMany` sends
-//! to many. Their Int32Arrays of fds, events, ranges and results are taken as native-endian bytes
-//! (as `epollPollInto` takes its output); each connection's result is a byte count or `-errno`.
-//! The Int32Array and the data must not share memory: such a call returns `-EINVAL` and does
-//! nothing.
+//! one per connection (the plans are `fdpoll_core::batch`'s). `epollPollRecv` waits and reads
+//! every readable fd; `socketSendMany` sends to many. Their Int32Arrays of fds, events, ranges and
+//! results are taken as native-endian bytes (as `epollPollInto` takes its output); each
+//! connection's result is a byte count or `-errno`. The Int32Array and the data must not share
+//! memory: such a call returns `-EINVAL` and does nothing.
 
-use fdpoll_core::{socket, Poller, READ_EVENTS};
+use fdpoll_core::{batch, Poller};
 use napi::bindgen_prelude::BufferSlice;
 use napi_derive::napi;
 
 use crate::epoll::{timeout, EVENTS};
-use crate::{neg_errno, EAGAIN, EINVAL};
-
-/// Bytes per i32 in a plan.
-const INT: usize = 4;
+use crate::{neg_errno, status, EINVAL};
 
 /// `epollPollInto` that also reads: waits on `epfd` as it does (`timeoutMs`, -1 blocks) and
 /// writes `out[3i] = fd, out[3i + 1] = events`; for each event with EPOLLIN, EPOLLERR or EPOLLHUP
@@ -30,26 +27,12 @@ pub fn epoll_poll_recv(
     slot_size: u32,
     skip_fd: i32,
 ) -> i32 {
-    let slot_size = slot_size as usize;
-    let max = (out.len() / (3 * INT)).min(area.len().checked_div(slot_size).unwrap_or(0));
-    if max == 0 || overlap(&out, &area) {
+    if overlap(&out, &area) {
         return -EINVAL;
     }
-    EVENTS.with_borrow_mut(|events| match Poller::from_fd(epfd).poll(events, timeout(timeout_ms), max) {
-        Ok(count) => {
-            for (((fd, bits), entry), slot) in events.iter().zip(out.chunks_exact_mut(3 * INT)).zip(area.chunks_exact_mut(slot_size)) {
-                let got = if bits & READ_EVENTS != 0 && fd != skip_fd {
-                    socket::recv(fd, slot, 0).map_or_else(neg_errno, |n| n as i32)
-                } else {
-                    -EAGAIN
-                };
-                put(entry, 0, fd);
-                put(entry, 1, bits as i32);
-                put(entry, 2, got);
-            }
-            count as i32
-        }
-        Err(e) => neg_errno(e),
+    EVENTS.with_borrow_mut(|events| {
+        let polled = batch::poll_recv(Poller::from_fd(epfd), events, &mut out, timeout(timeout_ms), &mut area, slot_size as usize, skip_fd);
+        polled.map_or_else(neg_errno, |count| count as i32)
     })
 }
 
@@ -63,31 +46,10 @@ pub fn socket_send_many(
     count: u32,
     #[napi(ts_arg_type = "Uint8Array")] data: BufferSlice,
 ) -> i32 {
-    let count = count as usize;
-    if count * 3 * INT > plan.len() || overlap(&data, &plan) {
+    if overlap(&data, &plan) {
         return -EINVAL;
     }
-    for entry in plan.chunks_exact_mut(3 * INT).take(count) {
-        let range = usize::try_from(int(entry, 1)).ok().zip(usize::try_from(int(entry, 2)).ok());
-        let sent = match range.and_then(|(start, len)| data.get(start..start.checked_add(len)?)) {
-            Some(bytes) => socket::send(int(entry, 0), bytes, 0).map_or_else(neg_errno, |n| n as i32),
-            None => -EINVAL,
-        };
-        put(entry, 2, sent);
-    }
-    0
-}
-
-/// The `i`th native-endian i32 of a plan entry.
-fn int(entry: &[u8], i: usize) -> i32 {
-    let mut bytes = [0; INT];
-    bytes.copy_from_slice(&entry[i * INT..(i + 1) * INT]);
-    i32::from_ne_bytes(bytes)
-}
-
-/// Sets the `i`th native-endian i32 of a plan entry.
-fn put(entry: &mut [u8], i: usize, value: i32) {
-    entry[i * INT..(i + 1) * INT].copy_from_slice(&value.to_ne_bytes());
+    status(batch::send_many(&mut plan, count as usize, &data))
 }
 
 /// Whether two views share memory (two views of one ArrayBuffer).

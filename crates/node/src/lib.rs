@@ -29,14 +29,9 @@ mod watch;
 #[cfg(not(unix))]
 pub(crate) use errno::{neg_errno, EINVAL};
 
-/// EINVAL: an argument the OS would reject (an output array too small, a port over 65535).
+/// EINVAL: an argument the OS would reject (an output array too small, views that share memory).
 #[cfg(unix)]
 pub(crate) const EINVAL: i32 = libc::EINVAL;
-
-/// EAGAIN: what a recv that would block returns, and what `epollPollRecv` reports for an fd it
-/// did not read.
-#[cfg(unix)]
-pub(crate) const EAGAIN: i32 = libc::EAGAIN;
 
 /// EIO: reported for a failure that carries no OS error code.
 #[cfg(unix)]

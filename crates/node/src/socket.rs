@@ -7,7 +7,7 @@ use fdpoll_core::{resolve, socket, Address, ResolveError};
 use napi::bindgen_prelude::{BufferSlice, Either};
 use napi_derive::napi;
 
-use crate::{neg_errno, status, EINVAL};
+use crate::{neg_errno, status};
 
 /// Returned when a host name does not resolve (Python's `socket.gaierror`).
 #[napi]
@@ -169,11 +169,10 @@ pub fn socket_set_cork(fd: i32, on: bool) -> i32 {
 }
 
 fn with_address(family: i32, host: &str, port: u32, flowinfo: u32, scope_id: u32, call: impl FnOnce(&Address) -> i32) -> i32 {
-    let Ok(port) = u16::try_from(port) else { return -EINVAL };
     match resolve(family, host, port, flowinfo, scope_id) {
         Ok(address) => call(&address),
         Err(ResolveError::NotFound(_)) => GAI_NOT_FOUND,
-        Err(e @ ResolveError::Family(_)) => neg_errno(e.into()),
+        Err(e) => neg_errno(e.into()),
     }
 }
 

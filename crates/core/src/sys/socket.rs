@@ -260,6 +260,10 @@ pub fn gai_message(code: i32) -> String {
     unsafe { CStr::from_ptr(message) }.to_string_lossy().into_owned()
 }
 
+/// The room for a name in a sockaddr_un: 108 bytes on Linux, 104 on the BSDs.
+#[cfg(test)]
+const SUN_PATH: usize = size_of::<libc::sockaddr_un>() - std::mem::offset_of!(libc::sockaddr_un, sun_path);
+
 /// Whether the platform has Linux's abstract AF_UNIX namespace (a name with a leading NUL).
 const ABSTRACT_UNIX_NAMES: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
@@ -303,7 +307,10 @@ fn to_raw(address: &Address) -> io::Result<(libc::sockaddr_storage, libc::sockle
         Address::Unix(path) => {
             // SAFETY: an all-zero sockaddr_un is valid (sun_len as above).
             let mut sun: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-            if path.len() >= sun.sun_path.len() {
+            // Python's limits: a path leaves room for its terminating NUL; an abstract name
+            // (leading NUL, Linux) may fill sun_path.
+            let is_abstract = ABSTRACT_UNIX_NAMES && path.first() == Some(&0);
+            if path.len() > sun.sun_path.len() - usize::from(!is_abstract) {
                 return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
             }
             sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
@@ -312,9 +319,10 @@ fn to_raw(address: &Address) -> io::Result<(libc::sockaddr_storage, libc::sockle
             }
             // SAFETY: as above.
             unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sun) };
-            let base = size_of::<libc::sockaddr_un>() - sun.sun_path.len();
-            // Abstract names (leading NUL) count exactly; paths include their terminating NUL.
-            base + path.len() + usize::from(path.first() != Some(&0))
+            // The name's bytes, as Python counts them (a path's terminating NUL is the zeroed byte
+            // after it), so '' is the bare family: Linux then autobinds on bind() and refuses
+            // connect() with EINVAL, as it does for Python's ''.
+            size_of::<libc::sockaddr_un>() - sun.sun_path.len() + path.len()
         }
     };
     Ok((storage, len as libc::socklen_t))
@@ -352,6 +360,28 @@ fn from_raw(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Address {
             Address::Unix(path)
         }
     }
+}
+
+/// `address` through the sockaddr that `bind` and `connect` pass, read back as `getsockname`
+/// reads one (for the fuzz targets and the tests).
+#[cfg(any(test, fuzzing))]
+pub fn through_sockaddr(address: &Address) -> io::Result<Address> {
+    let (storage, len) = to_raw(address)?;
+    Ok(from_raw(&storage, len))
+}
+
+/// The address a kernel's sockaddr reads as: `bytes` (zero-filled or cut to a sockaddr_storage)
+/// with the length the kernel reported, which exceeds the storage for a truncated one (for the
+/// fuzz targets and the tests).
+#[cfg(any(test, fuzzing))]
+pub fn from_sockaddr_bytes(bytes: &[u8], len: libc::socklen_t) -> Address {
+    // SAFETY: an all-zero sockaddr_storage is a valid (AF_UNSPEC) value.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let n = bytes.len().min(size_of::<libc::sockaddr_storage>());
+    // SAFETY: sockaddr_storage is plain bytes with no invalid values, and `n` is within both it
+    // and `bytes`, which cannot overlap a local.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(), n) };
+    from_raw(&storage, len)
 }
 
 fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
@@ -413,6 +443,57 @@ mod tests {
         for fd in [listener, clients[0], clients[1], blocking, nonblocking, a] {
             close(fd).unwrap();
         }
+    }
+
+    #[test]
+    fn af_unix_names_take_python_s_lengths() {
+        let sun_path = SUN_PATH;
+        let unix = |path: &[u8]| through_sockaddr(&Address::Unix(path.to_vec()));
+        assert_eq!(unix(b"").unwrap(), Address::Unix(vec![]), "'' is the bare family");
+        assert_eq!(unix(b"/tmp/a\0b").unwrap(), Address::Unix(b"/tmp/a".to_vec()));
+        assert_eq!(unix(&vec![b'p'; sun_path - 1]).unwrap(), Address::Unix(vec![b'p'; sun_path - 1]));
+        assert_eq!(unix(&vec![b'p'; sun_path]).unwrap_err().raw_os_error(), Some(libc::ENAMETOOLONG));
+        let mut name = vec![b'n'; sun_path];
+        name[0] = 0;
+        if ABSTRACT_UNIX_NAMES {
+            assert_eq!(unix(&name).unwrap(), Address::Unix(name.clone()), "an abstract name may fill sun_path");
+        }
+        name.push(b'n');
+        assert_eq!(unix(&name).unwrap_err().raw_os_error(), Some(libc::ENAMETOOLONG));
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn binding_af_unix_to_empty_autobinds_and_connecting_to_it_is_einval() {
+        let fds = [0, 1, 2].map(|_| socket(libc::AF_UNIX, libc::SOCK_DGRAM, 0).unwrap());
+        let empty = Address::Unix(vec![]);
+        for &fd in &fds[..2] {
+            bind(fd, &empty).unwrap();
+            let Address::Unix(name) = local_address(fd).unwrap() else { panic!("not AF_UNIX") };
+            assert!(name.len() == 6 && name[0] == 0, "an autobound name: {name:?}");
+        }
+        assert_eq!(connect(fds[2], &empty).unwrap_err().raw_os_error(), Some(libc::EINVAL));
+        let mut full = vec![b'f'; SUN_PATH];
+        full[0] = 0;
+        full[1..9].copy_from_slice(&std::process::id().to_ne_bytes().repeat(2));
+        bind(fds[2], &Address::Unix(full.clone())).unwrap();
+        assert_eq!(local_address(fds[2]).unwrap(), Address::Unix(full));
+        fds.iter().for_each(|&fd| close(fd).unwrap());
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn any_sockaddr_bytes_read_as_an_address() {
+        let mut v4 = vec![0; 16];
+        v4[..2].copy_from_slice(&(libc::AF_INET as libc::sa_family_t).to_ne_bytes());
+        v4[2..4].copy_from_slice(&80u16.to_be_bytes());
+        v4[4..8].copy_from_slice(&[127, 0, 0, 1]);
+        assert_eq!(from_sockaddr_bytes(&v4, 16), Address::Inet("127.0.0.1:80".parse().unwrap()));
+        let mut unix = vec![b'x'; 400];
+        unix[..2].copy_from_slice(&(libc::AF_UNIX as libc::sa_family_t).to_ne_bytes());
+        let Address::Unix(path) = from_sockaddr_bytes(&unix, u32::MAX) else { panic!("not AF_UNIX") };
+        assert_eq!(path.len(), SUN_PATH, "a truncated name stops at sun_path");
+        assert_eq!(from_sockaddr_bytes(&[], 0), Address::Unix(vec![]));
     }
 
     /// Runs `send` with SIGPIPE blocked in this thread (Rust ignores it, and Linux does not
