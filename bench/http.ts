@@ -1,7 +1,8 @@
 /**
  * HTTP/1.1 keep-alive "Hello, world!" under wrk: fdpoll's examples/hello-world-fast.ts beside
  * node:http, node:net, a C epoll server and Python's select.epoll (bench/servers/), all answering
- * with the same 76 bytes. Three scenarios: 50 keep-alive connections, 1,000 connections, and
+ * with the same 76 bytes, and fdpoll's coroutine server examples/hello-world-async.ts (one async
+ * function per connection on IOStream; its reply is hello-world.ts's 129 bytes). Three scenarios: 50 keep-alive connections, 1,000 connections, and
  * pipelining depth 16. Each server runs pinned to CPU 0 and wrk to CPU 1. Per run, after 1 s of
  * warm-up load: req/s and p99 latency from wrk, the server's CPU time per request (utime + stime
  * from /proc/PID/stat over the wrk window), its peak RSS (VmHWM), and wrk's errors (warm-up
@@ -81,6 +82,10 @@ export const SERVERS: Server[] = [
   { name: 'node:net', cmd: process.execPath, args: [path.join(__dirname, 'servers/node-net.js')] },
   { name: 'C epoll', cmd: path.join(OUT, 'epoll-server'), args: [] },
   { name: 'Python select.epoll', cmd: 'python3', args: [path.join(__dirname, 'servers/python-epoll.py')] },
+  {
+    name: 'fdpoll coroutines (examples/hello-world-async.ts)', cmd: process.execPath,
+    args: ['--import', 'tsx', path.join(ROOT, 'examples/hello-world-async.ts')],
+  },
 ]
 
 /** The fdpoll server on the mio backend; its addon is built (or found current) in main(). */

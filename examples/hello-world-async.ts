@@ -24,6 +24,7 @@ import {
 const HEADERS = 'Date: Mon, 1 Jan 1996 01:01:01 GMT\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!'
 const RESPONSE_1_0 = Buffer.from(`HTTP/1.0 200 OK\r\n${HEADERS}`)
 const RESPONSE_1_1 = Buffer.from(`HTTP/1.1 200 OK\r\n${HEADERS}`)
+const LF = Buffer.from('\n')
 /** The most a request may take (16 KiB, as Node's http takes of headers): a larger one is refused. */
 const MAX_REQUEST = 16 * 1024
 
@@ -38,7 +39,7 @@ async function readRequest(stream: IOStream): Promise<{ http11: boolean; keepAli
   let http11 = false
   let close = false
   for (let first = true; ; first = false) {
-    const line = await stream.readUntil('\n', { maxBytes: MAX_REQUEST - size })
+    const line = await stream.readUntil(LF, { maxBytes: MAX_REQUEST - size })
     size += line.length
     if (line.length === 1 || (line.length === 2 && line[0] === 0x0d)) break // "\n" or "\r\n": the end
     const text = line.toString('latin1').trimEnd()
