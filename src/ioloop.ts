@@ -88,6 +88,8 @@ export class IOLoop implements Disposable {
     unregister: (fd) => this.#unregister(fd),
     report: (error) => this.#report(error),
   })
+  /** `#report`, bound once for the tasks. */
+  readonly #reportError = (error: unknown) => this.#report(error)
 
   constructor() {
     const waker = wakerCreate()
@@ -207,7 +209,7 @@ export class IOLoop implements Disposable {
    */
   spawn<A extends unknown[], T>(fn: (...args: A) => T | PromiseLike<T>, ...args: A): Task<T> {
     if (this.#closed) throw new RuntimeError('IOLoop is closed', 'ERR_CLOSED')
-    return new Task<T>(fn as (...args: unknown[]) => T | PromiseLike<T>, args, (error) => this.#report(error))
+    return new Task<T>(fn as (...args: unknown[]) => T | PromiseLike<T>, args, this.#reportError)
   }
 
   /**

@@ -51,11 +51,8 @@ class Entry {
   reader: Waiter | undefined
   writer: Waiter | undefined
   events = 0
-  readonly handler: (fileobj: FileLike, events: number) => void
 
-  constructor(readonly fd: number, readonly fileobj: FileLike, dispatch: (entry: Entry, events: number) => void) {
-    this.handler = (_fileobj, events) => dispatch(this, events)
-  }
+  constructor(readonly fd: number, readonly fileobj: FileLike) {}
 
   /** The events its waiters need. */
   get wanted(): number {
@@ -75,7 +72,11 @@ export class Readiness {
   #closed = false
   /** The detach hook this object sets on the Sockets it waits on. */
   readonly #forget = (sock: Socket) => this.#forgetSocket(sock)
-  readonly #dispatch = (entry: Entry, events: number) => this.#ready(entry, events)
+  /** The loop's handler of every fd here (one for all: an entry costs no closure). */
+  readonly #handler = (fileobj: FileLike, events: number) => {
+    const entry = this.#entries.get(fileno(fileobj))
+    if (entry !== undefined) this.#ready(entry, events)
+  }
 
   constructor(host: ReadinessHost) {
     this.#host = host
@@ -117,14 +118,14 @@ export class Readiness {
         const hook = detachHook(fileobj)
         if (hook !== undefined && hook !== this.#forget) throw new RuntimeError(`socket fd ${fd} is in use by another IOLoop`, 'ERR_BUSY')
       }
-      entry = new Entry(fd, fileobj, this.#dispatch)
+      entry = new Entry(fd, fileobj)
     }
     const e = entry!
     if (direction === EPOLLIN) e.reader = waiter
     else e.writer = waiter
     const events = e.events | e.wanted
     try {
-      if (e.events === 0) this.#host.register(fd, fileobj, e.handler, events)
+      if (e.events === 0) this.#host.register(fd, fileobj, this.#handler, events)
       else if (events !== e.events) this.#host.modify(fd, events)
     } catch (error) {
       if (direction === EPOLLIN) e.reader = held
