@@ -123,7 +123,7 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   })
 }
 
-/** Starts a server on a free port; resolves once it prints its "Serving on" line. */
+/** Starts a server on a free port; resolves once it prints its "Serving on" line (an HTTP or a TCP address). */
 export function startServer(server: Server): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
   const [cmd, args] = pinned(0, server.cmd, server.args)
   const child = track(spawn(cmd, args, { cwd: ROOT, env: { ...process.env, PORT: '0', ...server.env }, stdio: ['ignore', 'pipe', 'pipe'] }))
@@ -140,9 +140,9 @@ export function startServer(server: Server): Promise<{ child: ChildProcess; port
       if (nl < 0) return
       seen = true
       clearTimeout(timer)
-      const m = /^Serving on http:\/\/127\.0\.0\.1:(\d+)\/$/.exec(firstLine.slice(0, nl))
-      if (m) resolve({ child, port: Number(m[1]), stderr: () => stderr.trim() })
-      else reject(new Error(`${server.name}: first stdout line is not "Serving on http://127.0.0.1:PORT/": ${JSON.stringify(firstLine.slice(0, nl))}`))
+      const m = /^Serving on (?:http:\/\/127\.0\.0\.1:(\d+)\/|tcp:\/\/127\.0\.0\.1:(\d+))$/.exec(firstLine.slice(0, nl))
+      if (m) resolve({ child, port: Number(m[1] ?? m[2]), stderr: () => stderr.trim() })
+      else reject(new Error(`${server.name}: first stdout line is not "Serving on http://127.0.0.1:PORT/" (or tcp://127.0.0.1:PORT): ${JSON.stringify(firstLine.slice(0, nl))}`))
     })
     child.on('error', (e) => { clearTimeout(timer); reject(new Error(`cannot start ${server.name}: ${e.message}`)) })
     child.on('exit', (code, signal) => {
