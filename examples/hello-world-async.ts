@@ -18,7 +18,7 @@
  */
 import {
   AF_INET, IOLoop, IOStream, OSError, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, Socket, StreamClosedError,
-  UnsatisfiableReadError,
+  UnsatisfiableReadError, setNoDelay,
 } from 'fdpoll'
 
 const HEADERS = 'Date: Mon, 1 Jan 1996 01:01:01 GMT\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, world!'
@@ -53,6 +53,7 @@ async function readRequest(stream: IOStream): Promise<{ http11: boolean; keepAli
 async function handle(conn: Socket): Promise<void> {
   const stream = new IOStream(conn, loop)
   try {
+    setNoDelay(conn) // each reply goes out at once, even behind one not yet acknowledged (pipelining)
     while (true) {
       const { http11, keepAlive } = await readRequest(stream)
       await stream.write(http11 ? RESPONSE_1_1 : RESPONSE_1_0)
