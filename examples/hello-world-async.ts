@@ -9,12 +9,12 @@
  * connection closes, as HTTP/1.0 means; an HTTP/1.1 request gets the same headers and body
  * under "HTTP/1.1 200 OK" and the connection stays open for the next request (pipelined requests
  * are answered in order), unless it asks for "Connection: close". HTTP/1.0's keep-alive
- * extension is not offered. Unlike the original, it does
- * not print each request: at tens of thousands of requests a second, the printing would be the
- * server's main work. No client can stop or stall the server: a request past MAX_REQUEST is
- * refused (the connection closes), a connection's error or early hang-up ends its own task,
- * which closes its socket, and a failed accept (ECONNABORTED, or EMFILE, for which fdpoll has
- * turned the client away) loses that client alone.
+ * extension is not offered. Unlike the original, it does not print each request: at tens of
+ * thousands of requests a second, the printing would be the server's main work.
+ * No client can stop or stall the server: a request past MAX_REQUEST is refused (the connection
+ * closes), a connection's error or early hang-up ends its own task, which closes its socket, and
+ * a failed accept (ECONNABORTED, or EMFILE, for which fdpoll has turned the client away) loses
+ * that client alone.
  */
 import {
   AF_INET, IOLoop, IOStream, OSError, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, Socket, StreamClosedError,
@@ -39,6 +39,7 @@ async function readRequest(stream: IOStream): Promise<{ http11: boolean; keepAli
   let http11 = false
   let close = false
   for (let first = true; ; first = false) {
+    if (size === MAX_REQUEST) throw new UnsatisfiableReadError(`request larger than ${MAX_REQUEST} bytes`)
     const line = await stream.readUntil(LF, { maxBytes: MAX_REQUEST - size })
     size += line.length
     if (line.length === 1 || (line.length === 2 && line[0] === 0x0d)) break // "\n" or "\r\n": the end
