@@ -76,16 +76,18 @@ const FDPOLL = path.resolve(flag('fdpoll', path.join(ROOT, 'examples/hello-world
 const shown = (file: string) => (path.relative(ROOT, file).startsWith('..') ? file : path.relative(ROOT, file))
 
 export interface Server { name: string; cmd: string; args: string[]; env?: Record<string, string> }
+/** fdpoll's coroutine server (issue 12): one async function per connection on IOStream. */
+const COROUTINES: Server = {
+  name: 'fdpoll coroutines (examples/hello-world-async.ts)', cmd: process.execPath,
+  args: ['--import', 'tsx', path.join(ROOT, 'examples/hello-world-async.ts')],
+}
 export const SERVERS: Server[] = [
   { name: `fdpoll (${shown(FDPOLL)})`, cmd: process.execPath, args: ['--import', 'tsx', FDPOLL] },
   { name: 'node:http', cmd: process.execPath, args: [path.join(__dirname, 'servers/node-http.js')] },
   { name: 'node:net', cmd: process.execPath, args: [path.join(__dirname, 'servers/node-net.js')] },
   { name: 'C epoll', cmd: path.join(OUT, 'epoll-server'), args: [] },
   { name: 'Python select.epoll', cmd: 'python3', args: [path.join(__dirname, 'servers/python-epoll.py')] },
-  {
-    name: 'fdpoll coroutines (examples/hello-world-async.ts)', cmd: process.execPath,
-    args: ['--import', 'tsx', path.join(ROOT, 'examples/hello-world-async.ts')],
-  },
+  COROUTINES,
 ]
 
 /** The fdpoll server on the mio backend; its addon is built (or found current) in main(). */
@@ -434,7 +436,7 @@ function printTable(scenario: Scenario, rows: Summary[]): void {
 
 /**
  * The issue's goals for fdpoll, each a ratio to the C server (or node:http, or for the mio
- * backend to the epoll one) in the same run: from the rounds' medians and, for CPU, from the
+ * backend to the epoll one, or for the coroutine server to node:net) in the same run: from the rounds' medians and, for CPU, from the
  * paired runs too.
  */
 function printGoals(summaries: Map<Scenario, Summary[]>, pairs: Map<Scenario, Pair[]>): void {
@@ -456,6 +458,10 @@ function printGoals(summaries: Map<Scenario, Summary[]>, pairs: Map<Scenario, Pa
     ['mio backend, 50 connections: CPU per request vs epoll', '≤ 1.30×', mioVsEpoll(fifty), pairedMio(0), 1.3, true],
     ['mio backend, 1,000 connections: CPU per request vs epoll', '≤ 1.30×', mioVsEpoll(thousand), pairedMio(1), 1.3, true],
     ['mio backend, pipelining 16: CPU per request vs epoll', '≤ 1.30×', mioVsEpoll(deep), pairedMio(2), 1.3, true],
+    ...SCENARIOS.map((scenario, i): [string, string, number, null, number, boolean] => {
+      const rows = [fifty, thousand, deep][i]
+      return [`coroutines (hello-world-async), ${scenario.title}: CPU per request vs node:net`, '< 1×', at(rows, COROUTINES.name).cpu / at(rows, 'node:net').cpu, null, 1, true]
+    }),
   ]
   const met = (value: number, limit: number, lower: boolean) => ((lower ? value <= limit : value >= limit) ? 'yes' : 'no')
   const shown = (name: string, value: number) => (name.endsWith('errors') ? String(value) : `${value.toFixed(3)}×`) // 3 places: 1.153 is not met
