@@ -12,7 +12,7 @@
  * bench/coroutines-idle.ts imports the servers from here.
  *
  * Run: node --import tsx bench/echo.ts [--quick] [--connections N] [--messages M]
- *      (--quick: 1 round instead of 3; defaults 1,000 connections, 100 messages each). About 1 minute.
+ *      (--quick: 1 round instead of 3; defaults 1,000 connections, 100 messages each). About 2 minutes.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
 import os from 'node:os'
