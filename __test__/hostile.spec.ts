@@ -33,6 +33,7 @@ const EXAMPLES: { file: string; kind: Kind; settled?: (server: Launched) => bool
   { file: 'hello-world-edge.ts', kind: 'http' },
   { file: 'ioloop-hello.ts', kind: 'http', settled: (server) => server.lines().length >= 2 },
   { file: 'hello-world-fast.ts', kind: 'keepalive' },
+  { file: 'hello-world-async.ts', kind: 'keepalive' },
   { file: 'echo-selectors.ts', kind: 'echo' },
   { file: 'echo-upper.ts', kind: 'echo' },
   { file: 'echo-coroutines.ts', kind: 'echo' },

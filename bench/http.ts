@@ -1,7 +1,8 @@
 /**
  * HTTP/1.1 keep-alive "Hello, world!" under wrk: fdpoll's examples/hello-world-fast.ts beside
  * node:http, node:net, a C epoll server and Python's select.epoll (bench/servers/), all answering
- * with the same 76 bytes. Three scenarios: 50 keep-alive connections, 1,000 connections, and
+ * with the same 76 bytes, and fdpoll's coroutine server examples/hello-world-async.ts (one async
+ * function per connection on IOStream; its reply is hello-world.ts's 129 bytes). Three scenarios: 50 keep-alive connections, 1,000 connections, and
  * pipelining depth 16. Each server runs pinned to CPU 0 and wrk to CPU 1. Per run, after 1 s of
  * warm-up load: req/s and p99 latency from wrk, the server's CPU time per request (utime + stime
  * from /proc/PID/stat over the wrk window), its peak RSS (VmHWM), and wrk's errors (warm-up
@@ -77,12 +78,18 @@ const FDPOLL = path.resolve(flag('fdpoll', path.join(ROOT, 'examples/hello-world
 const shown = (file: string) => (path.relative(ROOT, file).startsWith('..') ? file : path.relative(ROOT, file))
 
 export interface Server { name: string; cmd: string; args: string[]; env?: Record<string, string> }
+/** fdpoll's coroutine server (issue 12): one async function per connection on IOStream. */
+const COROUTINES: Server = {
+  name: 'fdpoll coroutines (examples/hello-world-async.ts)', cmd: process.execPath,
+  args: ['--import', 'tsx', path.join(ROOT, 'examples/hello-world-async.ts')],
+}
 export const SERVERS: Server[] = [
   { name: `fdpoll (${shown(FDPOLL)})`, cmd: process.execPath, args: ['--import', 'tsx', FDPOLL] },
   { name: 'node:http', cmd: process.execPath, args: [path.join(__dirname, 'servers/node-http.js')] },
   { name: 'node:net', cmd: process.execPath, args: [path.join(__dirname, 'servers/node-net.js')] },
   { name: 'C epoll', cmd: path.join(OUT, 'epoll-server'), args: [] },
   { name: 'Python select.epoll', cmd: 'python3', args: [path.join(__dirname, 'servers/python-epoll.py')] },
+  COROUTINES,
 ]
 
 /** The fdpoll server on the mio backend; its addon is built (or found current) in main(). */
@@ -120,7 +127,7 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   })
 }
 
-/** Starts a server on a free port; resolves once it prints its "Serving on" line. */
+/** Starts a server on a free port; resolves once it prints its "Serving on" line (an HTTP or a TCP address). */
 export function startServer(server: Server): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
   const [cmd, args] = pinned(0, server.cmd, server.args)
   const child = track(spawn(cmd, args, { cwd: ROOT, env: { ...process.env, PORT: '0', ...server.env }, stdio: ['ignore', 'pipe', 'pipe'] }))
@@ -137,9 +144,9 @@ export function startServer(server: Server): Promise<{ child: ChildProcess; port
       if (nl < 0) return
       seen = true
       clearTimeout(timer)
-      const m = /^Serving on http:\/\/127\.0\.0\.1:(\d+)\/$/.exec(firstLine.slice(0, nl))
-      if (m) resolve({ child, port: Number(m[1]), stderr: () => stderr.trim() })
-      else reject(new Error(`${server.name}: first stdout line is not "Serving on http://127.0.0.1:PORT/": ${JSON.stringify(firstLine.slice(0, nl))}`))
+      const m = /^Serving on (?:http:\/\/127\.0\.0\.1:(\d+)\/|tcp:\/\/127\.0\.0\.1:(\d+))$/.exec(firstLine.slice(0, nl))
+      if (m) resolve({ child, port: Number(m[1] ?? m[2]), stderr: () => stderr.trim() })
+      else reject(new Error(`${server.name}: first stdout line is not "Serving on http://127.0.0.1:PORT/" (or tcp://127.0.0.1:PORT): ${JSON.stringify(firstLine.slice(0, nl))}`))
     })
     child.on('error', (e) => { clearTimeout(timer); reject(new Error(`cannot start ${server.name}: ${e.message}`)) })
     child.on('exit', (code, signal) => {
@@ -386,7 +393,7 @@ function printTable(scenario: Scenario, rows: Summary[]): void {
 
 /**
  * The issue's goals for fdpoll, each a ratio to the C server (or node:http, or for the mio
- * backend to the epoll one) in the same run: from the rounds' medians and, for CPU, from the
+ * backend to the epoll one, or for the coroutine server to node:net) in the same run: from the rounds' medians and, for CPU, from the
  * paired runs too.
  */
 function printGoals(summaries: Map<Scenario, Summary[]>, pairs: Map<Scenario, Pair[]>): void {
@@ -408,6 +415,10 @@ function printGoals(summaries: Map<Scenario, Summary[]>, pairs: Map<Scenario, Pa
     ['mio backend, 50 connections: CPU per request vs epoll', '≤ 1.30×', mioVsEpoll(fifty), pairedMio(0), 1.3, true],
     ['mio backend, 1,000 connections: CPU per request vs epoll', '≤ 1.30×', mioVsEpoll(thousand), pairedMio(1), 1.3, true],
     ['mio backend, pipelining 16: CPU per request vs epoll', '≤ 1.30×', mioVsEpoll(deep), pairedMio(2), 1.3, true],
+    ...SCENARIOS.map((scenario, i): [string, string, number, null, number, boolean] => {
+      const rows = [fifty, thousand, deep][i]
+      return [`coroutines (hello-world-async), ${scenario.title}: CPU per request vs node:net`, '< 1×', at(rows, COROUTINES.name).cpu / at(rows, 'node:net').cpu, null, 1, true]
+    }),
   ]
   const met = (value: number, limit: number, lower: boolean) => ((lower ? value <= limit : value >= limit) ? 'yes' : 'no')
   const shown = (name: string, value: number) => (name.endsWith('errors') ? String(value) : `${value.toFixed(3)}×`) // 3 places: 1.153 is not met

@@ -13,6 +13,8 @@
  *    held wrk (on CPU 1) loads the server with 50 more connections (1 s of warm-up, then 5 s): RSS, slab per
  *    connection, req/s, server CPU µs per request (utime + stime from /proc/PID/stat) and errors.
  *
+ * bench/coroutines-idle.ts imports the idle client's start and stop and the /proc readers from here.
+ *
  * Run: node --import tsx bench/idle.ts [--quick] [--fdpoll FILE]   (--quick: N = M = 2,000
  *      instead of N = 10,000 and M = fd limit - 1,000; --fdpoll: another fdpoll server, as in
  *      bench/http.ts). Takes about 25 s with an fd limit of 20,000, --quick about 20 s.
@@ -43,15 +45,15 @@ function readNumber(file: string, re: RegExp): number {
   return m ? Number(m[1]) : fail(`no ${re.source} in ${file}`)
 }
 
-const rssKiB = (pid: number) => readNumber(`/proc/${pid}/status`, /^VmRSS:\s+(\d+) kB/m)
+export const rssKiB = (pid: number) => readNumber(`/proc/${pid}/status`, /^VmRSS:\s+(\d+) kB/m)
 /** Kernel slab memory, all caches, system-wide. */
 const slabKiB = () => readNumber('/proc/meminfo', /^Slab:\s+(\d+) kB/m)
 /** Pages of socket buffers charged to TCP, all sockets. */
 const tcpMemPages = () => readNumber('/proc/net/sockstat', /^TCP:.* mem (\d+)/m)
-const openFds = (pid: number) => fs.readdirSync(`/proc/${pid}/fd`).length
+export const openFds = (pid: number) => fs.readdirSync(`/proc/${pid}/fd`).length
 
 /** The soft and hard "Max open files" limits of a process ('self': this one). */
-function fdLimits(pid: number | 'self'): { soft: number; hard: number } {
+export function fdLimits(pid: number | 'self'): { soft: number; hard: number } {
   const m = /^Max open files\s+(\S+)\s+(\S+)/m.exec(fs.readFileSync(`/proc/${pid}/limits`, 'utf8'))
   if (!m) fail(`no "Max open files" in /proc/${pid}/limits`)
   const value = (s: string) => (s === 'unlimited' ? Infinity : Number(s))
@@ -61,15 +63,18 @@ function fdLimits(pid: number | 'self'): { soft: number; hard: number } {
 const N = QUICK ? 2_000 : 10_000
 const M = QUICK ? 2_000 : fdLimits('self').hard - 1_000
 
-/** Starts the client; resolves with it once it prints 'ready' (all n connections accepted). */
-function openIdle(port: number, n: number): Promise<ChildProcess> {
-  const [cmd, args] = pinned(1, 'python3', [CLIENT, String(port), String(n)])
+/**
+ * Starts the client; resolves with it once it prints 'ready' (all n connections accepted). With
+ * `echo`, it talks to an upper-casing echo server (bench/coroutines-idle.ts) instead of HTTP.
+ */
+export function openIdle(port: number, n: number, { echo = false } = {}): Promise<ChildProcess> {
+  const [cmd, args] = pinned(1, 'python3', [CLIENT, String(port), String(n), ...(echo ? ['echo'] : [])])
   const child = track(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] }))
   let out = ''
   let err = ''
   child.stderr!.on('data', (d) => { err += d })
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`idle_client.py: not ready within 60 s ${err.trim()}`)), 60_000)
+    const timer = setTimeout(() => reject(new Error(`idle_client.py: not ready within 180 s ${err.trim()}`)), 180_000)
     child.stdout!.on('data', (d) => {
       out += d
       if (out.startsWith('ready\n')) { clearTimeout(timer); resolve(child) }
@@ -83,7 +88,7 @@ function openIdle(port: number, n: number): Promise<ChildProcess> {
 }
 
 /** Closes the client's stdin (it then closes its connections and exits); resolves once it has. */
-async function closeIdle(child: ChildProcess): Promise<void> {
+export async function closeIdle(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise((resolve) => child.once('exit', resolve))
   child.stdin!.end()
@@ -204,7 +209,9 @@ async function main() {
   )
 }
 
-main().catch((e) => {
-  console.error((e as Error).message)
-  process.exitCode = 1
-})
+if (require.main === module) {
+  main().catch((e) => {
+    console.error((e as Error).message)
+    process.exitCode = 1
+  })
+}

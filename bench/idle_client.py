@@ -8,7 +8,10 @@ reset (SO_LINGER 0) so that no TIME_WAIT sockets stay in the kernel's slab into 
 The fd soft limit is raised to the hard limit first, for N near it. Source addresses rotate over
 127.0.0.1-8: connect() takes the first free ephemeral port for a (source, destination) pair, and
 with over ~14,000 connections from one address to one port it searches thousands per connect.
-Run: python3 bench/idle_client.py PORT N"""
+With a third argument 'echo' it talks to an upper-casing echo server instead (bench/coroutines-idle.ts):
+the round trip is b'ping\n', answered b'PING\n', on every 4th connection (the example echo servers
+listen with a backlog of 5).
+Run: python3 bench/idle_client.py PORT N [echo]"""
 import resource
 import socket
 import struct
@@ -19,10 +22,10 @@ SOURCES = 8  # source addresses 127.0.0.1 to 127.0.0.8
 IP_BIND_ADDRESS_NO_PORT = 24  # <linux/in.h>: bind() leaves the port to connect(); in socket from Python 3.12
 
 
-def request(sock, port):
-    sock.sendall(f'GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n'.encode())
+def request(sock, port, echo):
+    sock.sendall(b'ping\n' if echo else f'GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n'.encode())
     got = b''
-    while not got.endswith(RESPONSE_END):
+    while not got.endswith(b'PING\n' if echo else RESPONSE_END):
         chunk = sock.recv(4096)
         if not chunk:
             sys.exit(f'idle_client: connection closed after {len(got)} bytes: {got!r}')
@@ -41,6 +44,8 @@ def connect(port, i):
 
 def main():
     port, n = int(sys.argv[1]), int(sys.argv[2])
+    echo = sys.argv[3:] == ['echo']
+    every = 4 if echo else 500
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -50,8 +55,8 @@ def main():
     for i in range(n):
         sock = connect(port, i)
         conns.append(sock)
-        if (i + 1) % 500 == 0 or i + 1 == n:
-            request(sock, port)
+        if (i + 1) % every == 0 or i + 1 == n:
+            request(sock, port, echo)
     print('ready', flush=True)
     sys.stdin.read()  # hold every connection until the parent closes our stdin
     linger = struct.pack('ii', 1, 0)

@@ -5,11 +5,15 @@
  * through its `signal`, or the socket or the loop closes. The call is retried during the loop's
  * dispatch, so level-triggered readiness is consumed before the next wait.
  */
+import binding = require('./native.js')
+import { integer } from './args.js'
 import type { Address } from './socket.js'
 import { EPOLLIN, EPOLLOUT, SOL_SOCKET, SO_ERROR } from './constants.js'
 import { BlockingIOError, OSError, ValueError, errno, osError } from './errors.js'
 import { type Direction, type Readiness, type Waiter, busyError } from './readiness.js'
-import { Socket } from './socket.js'
+import { Socket, check } from './socket.js'
+
+const { socketRecv, socketSend } = binding
 
 /** Options of every awaitable socket operation. */
 export interface OperationOptions {
@@ -34,6 +38,18 @@ function tryOnce<T>(attempt: Attempt<T>): T | typeof AGAIN {
     if (e instanceof BlockingIOError) return AGAIN
     throw e
   }
+}
+
+/**
+ * The native calls' EAGAIN result. recv and send, a connection's every turn, test for it instead
+ * of catching a BlockingIOError: creating an Error (its stack trace) costs more than the call.
+ */
+const EAGAIN = -errno.EAGAIN
+
+/** `sock.recvInto(buf)`, with AGAIN for "would block". */
+function recvNow(sock: Socket, buf: Uint8Array): number | typeof AGAIN {
+  const got = socketRecv(sock.fileno(), buf, 0)
+  return got === EAGAIN ? AGAIN : check(got, 'recv')
 }
 
 /** An operation waiting in a socket's reader or writer slot. */
@@ -148,12 +164,22 @@ export function sockAccept(r: Readiness, sock: Socket, options?: OperationOption
 
 /** Receives up to `n` bytes: a Buffer, empty at end of stream (asyncio's `sock_recv`). */
 export function sockRecv(r: Readiness, sock: Socket, n: number, options?: OperationOptions): Promise<Buffer> {
-  return operate(r, 'sockRecv', 'recv', EPOLLIN, sock, options, () => sock.recv(n))
+  try {
+    if (integer(n, 'n') < 0) throw new RangeError(`negative n: ${n}`) // as Socket.recv checks its bufsize
+  } catch (error) {
+    return Promise.reject(error)
+  }
+  return operate(r, 'sockRecv', 'recv', EPOLLIN, sock, options, () => {
+    const buf = Buffer.allocUnsafe(n)
+    const got = recvNow(sock, buf)
+    return got === AGAIN ? AGAIN : buf.subarray(0, got)
+  })
 }
 
 /** Receives into `buf`: the byte count, 0 at end of stream (asyncio's `sock_recv_into`). */
 export function sockRecvInto(r: Readiness, sock: Socket, buf: Uint8Array, options?: OperationOptions): Promise<number> {
-  return operate(r, 'sockRecvInto', 'recv', EPOLLIN, sock, options, () => sock.recvInto(buf))
+  if (!(buf instanceof Uint8Array)) return Promise.reject(new TypeError('sockRecvInto: buf must be a Buffer or Uint8Array'))
+  return operate(r, 'sockRecvInto', 'recv', EPOLLIN, sock, options, () => recvNow(sock, buf))
 }
 
 /** Receives a datagram of up to `n` bytes: `[data, sender]` (asyncio's `sock_recvfrom`). */
@@ -166,7 +192,11 @@ export function sockSendall(r: Readiness, sock: Socket, data: Uint8Array, option
   if (!(data instanceof Uint8Array)) return Promise.reject(new TypeError('sockSendall: data must be a Buffer or Uint8Array'))
   let rest = data
   return operate(r, 'sockSendall', 'send', EPOLLOUT, sock, options, () => {
-    while (rest.length > 0) rest = rest.subarray(sock.send(rest)) // progress is kept when send would block
+    while (rest.length > 0) { // progress is kept when send would block
+      const sent = socketSend(sock.fileno(), rest, 0)
+      if (sent === EAGAIN) return AGAIN
+      rest = rest.subarray(check(sent, 'send'))
+    }
     return undefined
   })
 }
