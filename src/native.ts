@@ -97,7 +97,7 @@ function load(backend = process.env.FDPOLL_BACKEND ?? ''): typeof Binding {
     const binding: typeof Binding = require('./binding.js')
     if (binding.BACKEND !== 'wasm') return binding
     // Where no native binary loads, napi-rs's loader takes the fdpoll-wasm32-wasi package itself
-    // (without the blocking waits, and keeping the native errors to itself).
+    // (without what load('wasm') adds to it, and keeping the native errors to itself).
     cause = new Error("napi-rs's loader (binding.js) loaded no native binary, neither a local build " +
       "beside it nor this platform's fdpoll-<platform> package (requiring that package shows why)")
   } catch (error) {
