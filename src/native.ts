@@ -4,8 +4,9 @@
  *   build beside it, else the `fdpoll-<platform>` package that npm installs as an optional
  *   dependency. Where none loads, the WebAssembly build stands in (below), with a warning
  *   (FALLBACK_WARNING) that names this platform, the supported ones (package.json's
- *   `napi.targets`) and how to get the native addon. Where that does not load either, or with
- *   `FDPOLL_BACKEND=native`, the error names the native failure (the loader's error as `cause`).
+ *   `napi.targets`) and how to get the native addon. Where that does not load either, the error
+ *   names both failures; with `FDPOLL_BACKEND=native`, there is no fallback and the error names
+ *   the native failure alone (the loader's error as `cause`).
  * - With `FDPOLL_BACKEND=wasm`, the WebAssembly build (`backend` is then 'wasm'): this clone's
  *   build (`npm run build:wasm` puts it in npm/wasm32-wasi/), else the `fdpoll-wasm32-wasi`
  *   package. Its loader (npm/wasm32-wasi/fdpoll.wasi.cjs) runs it with @napi-rs/wasm-runtime.
