@@ -1,7 +1,9 @@
 /**
- * Where the native addon cannot load, src/native.ts's error names this platform and lists the
- * supported ones (package.json's napi.targets, named here by napi-rs's own `parseTriple`), with
- * the loader's error as `cause`. Each case loads fdpoll in a child process whose load fails.
+ * Where the native addon cannot load and FDPOLL_BACKEND=native insists on it, src/native.ts's
+ * error names this platform and lists the supported ones (package.json's napi.targets, named here
+ * by napi-rs's own `parseTriple`), with the loader's error as `cause`. (Unset, the WebAssembly
+ * build stands in, with a warning that starts with the same text: fallback.spec.ts.) Each case
+ * loads fdpoll in a child process whose load fails.
  */
 import test from 'ava'
 import { parseTriple } from '@napi-rs/cli'
@@ -19,7 +21,7 @@ function loadError(entry: string, prelude = '', env: Record<string, string> = {}
     'catch (e) { console.log(JSON.stringify({ message: e.message, cause: String(e.cause && e.cause.message) })) }'
   const out = execFileSync(process.execPath, ['--import=tsx', '-e', script], {
     // The loader's own choice, even when the suite runs against another addon (npm run test:mio).
-    cwd: path.join(__dirname, '..'), encoding: 'utf8', env: { ...process.env, NAPI_RS_NATIVE_LIBRARY_PATH: '', ...env },
+    cwd: path.join(__dirname, '..'), encoding: 'utf8', env: { ...process.env, NAPI_RS_NATIVE_LIBRARY_PATH: '', FDPOLL_BACKEND: 'native', ...env },
   })
   const error = JSON.parse(out)
   if (error === null) throw new Error(`${entry} loaded`)

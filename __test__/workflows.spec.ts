@@ -56,3 +56,11 @@ test('release.yml builds and uploads one binary for each npm/<platform> package'
   const packages = readdirSync(path.join(ROOT, 'npm')).filter((dir) => dir !== 'wasm32-wasi')
   t.deepEqual([...platforms].sort(), packages.sort())
 })
+
+test('release.yml builds the WebAssembly build and puts it in npm/wasm32-wasi before packing', (t) => {
+  const release = read('release.yml')
+  t.regex(release, /^ {2}build-wasm:\n(?: {4}.*\n|\n)*? {12}npm run build:wasm\n/m)
+  t.regex(release, /name: fdpoll\.wasm32-wasi\.wasm\n {10}path: npm\/wasm32-wasi\/fdpoll\.wasm32-wasi\.wasm\n/, 'uploaded')
+  t.regex(release, /needs: \[[^\]]*\bbuild-wasm\b[^\]]*\]/, 'the publish job waits for it')
+  t.regex(release, /name: fdpoll\.wasm32-wasi\.wasm\n {10}path: npm\/wasm32-wasi\n/, 'downloaded into its package')
+})

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the addon (crates/node, release profile with LTO, as published) for every prebuilt target
-# on this x64 Linux machine and puts each one at npm/<platform>/fdpoll.<platform>.node.
+# on this x64 Linux machine and puts each one at npm/<platform>/fdpoll.<platform>.node; the
+# target wasm32-wasip1 is the WebAssembly build, npm/wasm32-wasi/fdpoll.wasm32-wasi.wasm, which
+# scripts/build-wasm.sh makes (`npm run build:wasm`, its recipe and log are there).
 #
 #   scripts/build-targets.sh [target...]    (default: every target below; `npm run build:targets`)
 #
@@ -25,9 +27,10 @@ declare -A platform=(
   [x86_64-apple-darwin]=darwin-x64
   [aarch64-apple-darwin]=darwin-arm64
   [x86_64-unknown-freebsd]=freebsd-x64
+  [wasm32-wasip1]=wasm32-wasi
 )
 all=(x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu x86_64-unknown-linux-musl aarch64-unknown-linux-musl
-  x86_64-apple-darwin aarch64-apple-darwin x86_64-unknown-freebsd)
+  x86_64-apple-darwin aarch64-apple-darwin x86_64-unknown-freebsd wasm32-wasip1)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all[@]}")
 for target in "${targets[@]}"; do
@@ -47,6 +50,8 @@ fi
 mkdir -p target/cross/bin target/cross/logs
 ln -sf "$debian_cargo" target/cross/bin/cargo
 ln -sf "$debian_rustc" target/cross/bin/rustc
+# (build-wasm.sh finds its own cargo, and rustup's rust-lld through the rustc on the PATH it had.)
+wasm_path=$PATH
 export PATH="$PWD/target/cross/bin:$PATH" RUSTC_BOOTSTRAP=1
 
 # The first error cargo printed with its source location, and the linker's own error if any.
@@ -76,7 +81,15 @@ for target in "${targets[@]}"; do
   log=target/cross/logs/$target.log
   echo "build-targets: $target ..."
   start=$SECONDS
-  if build "$target" >"$log" 2>&1; then
+  if [[ $target == wasm32-wasip1 ]]; then
+    # build-wasm.sh keeps cargo's output in $log; its own goes to build-wasm.log, last line the reason.
+    if PATH=$wasm_path scripts/build-wasm.sh >target/cross/logs/build-wasm.log 2>&1; then
+      line="ok      $target -> npm/$name/fdpoll.$name.wasm ($((SECONDS - start))s)"
+    else
+      failed=1
+      line="FAILED  $target ($((SECONDS - start))s): $(tail -n 1 target/cross/logs/build-wasm.log)"
+    fi
+  elif build "$target" >"$log" 2>&1; then
     lib=target/cross/$target/release/libfdpoll_node.so
     [[ $target == *-apple-darwin ]] && lib=target/cross/$target/release/libfdpoll_node.dylib
     mkdir -p "npm/$name"

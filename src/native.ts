@@ -2,8 +2,11 @@
  * The one module that reaches the native addon, or the WebAssembly build in its place.
  * - By default, napi-rs's generated loader (`./binding.js`) picks this platform's binary: a local
  *   build beside it, else the `fdpoll-<platform>` package that npm installs as an optional
- *   dependency. Where none loads, the error names this platform and the supported ones
- *   (package.json's `napi.targets`), with the loader's error as `cause`.
+ *   dependency. Where none loads, the WebAssembly build stands in (below), with a warning
+ *   (FALLBACK_WARNING) that names this platform, the supported ones (package.json's
+ *   `napi.targets`) and how to get the native addon. Where that does not load either, the error
+ *   names both failures; with `FDPOLL_BACKEND=native`, there is no fallback and the error names
+ *   the native failure alone (the loader's error as `cause`).
  * - With `FDPOLL_BACKEND=wasm`, the WebAssembly build (`backend` is then 'wasm'): this clone's
  *   build (`npm run build:wasm` puts it in npm/wasm32-wasi/), else the `fdpoll-wasm32-wasi`
  *   package. Its loader (npm/wasm32-wasi/fdpoll.wasi.cjs) runs it with @napi-rs/wasm-runtime.
@@ -52,24 +55,57 @@ function loadWasm(): typeof Binding {
   try {
     return require(built ? join(local, 'fdpoll.wasi.cjs') : 'fdpoll-wasm32-wasi')
   } catch (cause) {
-    throw new Error('fdpoll cannot load its WebAssembly build (FDPOLL_BACKEND=wasm): its package ' +
+    throw new Error('fdpoll cannot load its WebAssembly build: its package ' +
       'fdpoll-wasm32-wasi is missing or did not load (npm installs it as an optional dependency: ' +
       'reinstall without --omit=optional / --no-optional)', { cause })
   }
 }
 
-/** Loads the addon once (the one `FDPOLL_BACKEND` names); throws the errors above where it cannot. */
-function load(): typeof Binding {
-  const backend = process.env.FDPOLL_BACKEND ?? ''
+/** The code of the warning that the WebAssembly build runs because the native addon did not load. */
+const FALLBACK_WARNING = 'FDPOLL_WASM_FALLBACK'
+
+/**
+ * The WebAssembly build in place of the native addon that failed with `nativeError`, with a
+ * warning (once: this module loads once) saying why and how to get the native addon; where the
+ * WebAssembly build does not load either, an AggregateError of both failures, naming both.
+ */
+function fallBack(nativeError: unknown): typeof Binding {
+  const native = unsupported(nativeError)
+  let binding: typeof Binding
+  try {
+    binding = load('wasm')
+  } catch (wasmError) {
+    throw new AggregateError([native, wasmError], `${native.message} Nor could it fall back to its ` +
+      `WebAssembly build: ${(wasmError as Error).message}.`)
+  }
+  process.emitWarning(`${native.message} fdpoll runs its WebAssembly build instead, which is much ` +
+    'slower. FDPOLL_BACKEND=wasm chooses it without this warning; FDPOLL_BACKEND=native makes this ' +
+    'an error.', { code: FALLBACK_WARNING })
+  return binding
+}
+
+/**
+ * Loads the addon once: the one `backend` (`FDPOLL_BACKEND`) names, by default the native one
+ * or else the WebAssembly build; throws the errors above where it cannot.
+ */
+function load(backend = process.env.FDPOLL_BACKEND ?? ''): typeof Binding {
   if (backend === 'wasm') return withBlockingWaits(loadWasm() as typeof Binding & WasmHost)
   if (backend !== '' && backend !== 'native') {
     throw new Error(`FDPOLL_BACKEND is '${backend}': it can be 'native' (the default) or 'wasm'`)
   }
+  let cause: unknown
   try {
-    return require('./binding.js')
-  } catch (cause) {
-    throw unsupported(cause)
+    const binding: typeof Binding = require('./binding.js')
+    if (binding.BACKEND !== 'wasm') return binding
+    // Where no native binary loads, napi-rs's loader takes the fdpoll-wasm32-wasi package itself
+    // (without what load('wasm') adds to it, and keeping the native errors to itself).
+    cause = new Error("napi-rs's loader (binding.js) loaded no native binary, neither a local build " +
+      "beside it nor this platform's fdpoll-<platform> package (requiring that package shows why)")
+  } catch (error) {
+    cause = error
   }
+  if (backend === 'native') throw unsupported(cause)
+  return fallBack(cause)
 }
 
 /**
