@@ -162,6 +162,28 @@ for (const [family, host, runs] of FAMILIES) {
   })
 }
 
+test('recv with MSG_WAITALL waits for the whole buffer (sent in two parts 200 ms apart); a host name that does not resolve is gaierror; a socket fd wraps again', async (t) => {
+  const child = new WasmChild(t, `
+    const { MSG_WAITALL, Socket, createServer } = fdpoll
+    const srv = createServer(['127.0.0.1', 0])
+    say(srv.getsockname()[1])
+    const [conn] = srv.accept()
+    const whole = conn.recv(6, MSG_WAITALL).toString()
+    let unresolved = null
+    try { new Socket().connect(['no-such-host.invalid', 80]) } catch (e) { unresolved = [e.constructor.name, e.code] }
+    const again = new Socket(-1, -1, -1, conn.detach())
+    say({ whole, unresolved, family: again.family, type: again.type, peer: again.getpeername()[0] })`)
+  const port = await child.said<number>(0)
+  const sock = net.connect(port, '127.0.0.1')
+  t.teardown(() => sock.destroy())
+  sock.write('abc')
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  sock.write('def')
+  t.deepEqual(await child.result(), {
+    whole: 'abcdef', unresolved: ['gaierror', 'EAI_NONAME'], family: 2, type: 1, peer: '127.0.0.1',
+  })
+})
+
 test('UDP: a blocking recvfrom gets a datagram from a Node client and sendto answers it; a non-blocking one is BlockingIOError', async (t) => {
   const child = new WasmChild(t, `
     const { AF_INET, SOCK_DGRAM, Socket } = fdpoll

@@ -64,7 +64,7 @@ const WRITABLE = EPOLLOUT | EPOLLERR | EPOLLHUP
 
 /** The binding's socket functions over `engine` (the WebAssembly binding, its waits blocking). */
 export function socketFunctions(engine: Engine): SocketFunctions {
-  const { vfdOpen, vfdReadiness, vfdNotify, fdClose: closeVfd, SOCK_NONBLOCK, SOCK_STREAM, MSG_DONTWAIT, MSG_NOSIGNAL } = engine
+  const { vfdOpen, vfdReadiness, vfdNotify, fdClose: closeVfd, SOCK_NONBLOCK, SOCK_STREAM, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_WAITALL } = engine
   const { SOL_SOCKET, SO_ERROR, IPPROTO_TCP, TCP_CORK, AF_UNIX } = engine
   const littleEndian = endianness() === 'LE'
   const sockets = new Map<number, Fd>()
@@ -153,9 +153,9 @@ export function socketFunctions(engine: Engine): SocketFunctions {
     }
   }
 
-  /** The flags the host understands, and whether MSG_DONTWAIT made this call non-blocking. */
+  /** The flags the host understands (MSG_PEEK, MSG_OOB), and whether MSG_DONTWAIT made this call non-blocking. */
   function split(flags: number): [flags: number, dontWait: boolean] {
-    return [flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL), (flags & MSG_DONTWAIT) !== 0]
+    return [flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL | MSG_WAITALL), (flags & MSG_DONTWAIT) !== 0]
   }
 
   function socketCreate(family: number, ty: number, proto: number): number {
@@ -210,11 +210,20 @@ export function socketFunctions(engine: Engine): SocketFunctions {
     return typeof accepted === 'number' ? accepted : accepted.fd
   }
 
+  /** `recv`; MSG_WAITALL on a blocking stream goes on until `buf` is full, the stream ends or fails, as Linux's. */
   function socketRecv(fd: number, buf: Uint8Array, flags: number): number {
     const s = sockets.get(fd)
     if (s === undefined) return notSocket(fd)
     const [hostFlags, dontWait] = split(flags)
-    return retry(fd, READABLE, s.blocking && !dontWait, () => started!.recvInto(fd, buf, hostFlags))
+    const blocking = s.blocking && !dontWait
+    const waitAll = blocking && s.stream && (flags & MSG_WAITALL) !== 0
+    let total = 0
+    do {
+      const got = retry(fd, READABLE, blocking, () => started!.recvInto(fd, buf.subarray(total), hostFlags))
+      if (got <= 0) return total > 0 ? total : got
+      total += got
+    } while (waitAll && total < buf.length)
+    return total
   }
 
   function socketRecvfrom(fd: number, buf: Uint8Array, flags: number): Binding.Received | number {
