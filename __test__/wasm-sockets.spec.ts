@@ -332,6 +332,52 @@ test('select, poll and the fast path (pollRecv, sendMany, accept) on the engine:
   })
 })
 
+test("ep.watch on Node's loop: a socket's readiness from the host is delivered, again while a level-triggered fd is not serviced; close lets the process exit", async (t) => {
+  const child = new WasmChild(t, `
+    const { EPOLLIN, Epoll, socketpair } = fdpoll
+    const [a, b] = socketpair()
+    b.setblocking(false)
+    const ep = new Epoll()
+    ep.register(b, EPOLLIN)
+    const batches = []
+    ep.watch((events) => {
+      batches.push(events.map(([fd, bits]) => [fd === b.fileno(), bits & EPOLLIN]))
+      if (batches.length === 1) return // not serviced: delivered again
+      say({ batches, mode: ep.watcher.mode, data: b.recv(100).toString() })
+      ep.close()
+      a.close()
+      b.close()
+    })
+    setTimeout(() => a.send(Buffer.from('ping')), 50)`)
+  t.deepEqual(await child.result(), { batches: [[[true, 1]], [[true, 1]]], mode: 'loop', data: 'ping' })
+})
+
+test("for await over ep.watcher: a listener's connection from a Node client wakes the idle loop", async (t) => {
+  const child = new WasmChild(t, `
+    const { EPOLLIN, Epoll, createServer } = fdpoll
+    const srv = createServer(['127.0.0.1', 0])
+    srv.setblocking(false)
+    const ep = new Epoll()
+    ep.register(srv, EPOLLIN)
+    say(srv.getsockname()[1])
+    ;(async () => {
+      for await (const events of ep.watcher) {
+        const [conn] = srv.accept()
+        conn.sendall(Buffer.from('hi'))
+        conn.close()
+        break
+      }
+      ep.close()
+      srv.close()
+      say('done')
+    })()`)
+  const sock = net.connect(await child.said<number>(0), '127.0.0.1')
+  t.teardown(() => sock.destroy())
+  const [data] = await within(10_000, 'the greeting', once(sock, 'data'))
+  t.is(String(data), 'hi')
+  t.is(await child.result(), 'done')
+})
+
 const withCurl = testIf(built && has('curl'), built ? 'curl is not installed' : why, { serial: true })
 const EXPECTED = 'Hello, world!'
 const WASM = { FDPOLL_BACKEND: 'wasm' }
@@ -355,10 +401,22 @@ for (const example of ['hello-world.ts', 'hello-world-edge.ts']) {
   })
 }
 
-test('echo-selectors.ts under FDPOLL_BACKEND=wasm: upper-cases for Python and Node clients, several recv(1024)s long', async (t) => {
-  const { port } = await start(t, 'echo-selectors.ts', { env: WASM })
-  const { stdout } = await python(port, 'b"hello from python"')
-  t.is(stdout.toString(), 'HELLO FROM PYTHON')
-  const long = 'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(200)
-  t.is((await echo(port, long)).toString(), long.toUpperCase())
-})
+for (const example of ['ioloop-hello.ts', 'hello-world-async.ts']) {
+  withCurl(`${example} under FDPOLL_BACKEND=wasm: the IOLoop on Node's loop serves curl`, async (t) => {
+    const { port } = await start(t, example, { address: HTTP_ADDRESS, env: WASM })
+    for (let i = 0; i < 20; i++) {
+      const { stdout } = await run('curl', ['-s', '--max-time', '5', `http://127.0.0.1:${port}/`])
+      t.is(stdout, EXPECTED)
+    }
+  })
+}
+
+for (const example of ['echo-selectors.ts', 'echo-coroutines.ts']) {
+  test(`${example} under FDPOLL_BACKEND=wasm: upper-cases for Python and Node clients, several recv(1024)s long`, async (t) => {
+    const { port } = await start(t, example, { env: WASM })
+    const { stdout } = await python(port, 'b"hello from python"')
+    t.is(stdout.toString(), 'HELLO FROM PYTHON')
+    const long = 'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(200)
+    t.is((await echo(port, long)).toString(), long.toUpperCase())
+  })
+}

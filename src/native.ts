@@ -9,8 +9,7 @@
  *   package. Its loader (npm/wasm32-wasi/fdpoll.wasi.cjs) runs it with @napi-rs/wasm-runtime.
  *   It exports the constants, the epoll functions and the in-memory engine's host API
  *   (`WasmHost`); ./wasm/binding.ts makes its waits block and adds the sockets (over a socket
- *   host: Node's sockets in a worker), poll, select and the fast path. `watchStart` (delivery on
- *   Node's loop) is absent for now.
+ *   host: Node's sockets in a worker), poll, select, the fast path and the watch on Node's loop.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -75,10 +74,7 @@ function load(): typeof Binding {
   }
 }
 
-/**
- * The addon's functions and constants (see binding.d.ts); importers destructure them once. (The
- * WebAssembly binding has all but `watchStart` for now.)
- */
+/** The addon's functions and constants (see binding.d.ts); importers destructure them once. */
 const native: typeof Binding = load()
 /** The addon's types that the modules above name. */
 declare namespace native {

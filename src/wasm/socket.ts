@@ -62,21 +62,25 @@ interface Fd {
 const READABLE = EPOLLIN | EPOLLERR | EPOLLHUP
 const WRITABLE = EPOLLOUT | EPOLLERR | EPOLLHUP
 
-/** The binding's socket functions over `engine` (the WebAssembly binding, its waits blocking). */
-export function socketFunctions(engine: Engine): SocketFunctions {
+/**
+ * The binding's socket functions over `engine` (the WebAssembly binding, its waits blocking);
+ * `started(host)` is told when the socket host starts.
+ */
+export function socketFunctions(engine: Engine, started: (host: SocketHost) => void): SocketFunctions {
   const { vfdOpen, vfdReadiness, vfdNotify, fdClose: closeVfd, SOCK_NONBLOCK, SOCK_STREAM, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_WAITALL } = engine
   const { SOL_SOCKET, SO_ERROR, IPPROTO_TCP, TCP_CORK, AF_UNIX } = engine
   const littleEndian = endianness() === 'LE'
   const sockets = new Map<number, Fd>()
-  let started: SocketHost | null = null
+  let running: SocketHost | null = null
 
   /** The socket host, started by the first socket. */
   function host(): SocketHost {
-    if (started === null) {
-      started = new SocketHost((fd, readiness, key) => vfdNotify(fd, readiness, key))
-      useWakeSource(started)
+    if (running === null) {
+      running = new SocketHost((fd, readiness, key) => vfdNotify(fd, readiness, key))
+      useWakeSource(running)
+      started(running)
     }
-    return started
+    return running
   }
 
   /** The host's -errno for an fd that is not one of its sockets: ENOTSOCK for another fd of the engine's. */
@@ -88,7 +92,7 @@ export function socketFunctions(engine: Engine): SocketFunctions {
   function waitFor(fd: number, bits: number): void {
     let readiness = vfdReadiness(fd)
     while (readiness >= 0 && (readiness & bits) === 0) {
-      started!.wait(-1)
+      running!.wait(-1)
       readiness = vfdReadiness(fd)
     }
   }
@@ -122,7 +126,7 @@ export function socketFunctions(engine: Engine): SocketFunctions {
     for (;;) {
       const conn = vfdOpen(0)
       if (conn < 0) return conn
-      const peer = started!.accept(fd, conn)
+      const peer = running!.accept(fd, conn)
       if (typeof peer !== 'number') {
         sockets.set(conn, { blocking: !nonblocking, stream: true })
         return { fd: conn, address: peer }
@@ -141,7 +145,7 @@ export function socketFunctions(engine: Engine): SocketFunctions {
     let sent = 0
     for (;;) {
       const rest = data.subarray(sent)
-      const result = started!.send(fd, rest, flags)
+      const result = running!.send(fd, rest, flags)
       if (result >= 0) {
         sent += result
         if (sent === data.length || (!blocking && result < Math.min(rest.length, MAX_TRANSFER))) return sent
@@ -184,21 +188,21 @@ export function socketFunctions(engine: Engine): SocketFunctions {
 
   function socketBind(fd: number, _family: number, address: string, port: number, flowinfo: number, scopeId: number): number {
     if (!sockets.has(fd)) return notSocket(fd)
-    return hostResult(started!.bind(fd, address, port, flowinfo, scopeId))
+    return hostResult(running!.bind(fd, address, port, flowinfo, scopeId))
   }
 
   function socketConnect(fd: number, _family: number, address: string, port: number, flowinfo: number, scopeId: number): number {
     const s = sockets.get(fd)
     if (s === undefined) return notSocket(fd)
-    const result = started!.connect(fd, address, port, flowinfo, scopeId)
+    const result = running!.connect(fd, address, port, flowinfo, scopeId)
     if (result !== -linux.EINPROGRESS || !s.blocking) return hostResult(result)
     waitFor(fd, WRITABLE)
-    const error = started!.getsockopt(fd, SOL_SOCKET, SO_ERROR)
+    const error = running!.getsockopt(fd, SOL_SOCKET, SO_ERROR)
     return hostResult(error > 0 ? -error : error)
   }
 
   function socketListen(fd: number, _backlog: number): number {
-    return sockets.has(fd) ? hostResult(started!.listen(fd)) : notSocket(fd)
+    return sockets.has(fd) ? hostResult(running!.listen(fd)) : notSocket(fd)
   }
 
   function socketAccept(fd: number, nonblocking: boolean): Binding.Accepted | number {
@@ -219,7 +223,7 @@ export function socketFunctions(engine: Engine): SocketFunctions {
     const waitAll = blocking && s.stream && (flags & MSG_WAITALL) !== 0
     let total = 0
     do {
-      const got = retry(fd, READABLE, blocking, () => started!.recvInto(fd, buf.subarray(total), hostFlags))
+      const got = retry(fd, READABLE, blocking, () => running!.recvInto(fd, buf.subarray(total), hostFlags))
       if (got <= 0) return total > 0 ? total : got
       total += got
     } while (waitAll && total < buf.length)
@@ -231,7 +235,7 @@ export function socketFunctions(engine: Engine): SocketFunctions {
     if (s === undefined) return notSocket(fd)
     const [hostFlags, dontWait] = split(flags)
     for (;;) {
-      const got = started!.recvfrom(fd, buf, hostFlags)
+      const got = running!.recvfrom(fd, buf, hostFlags)
       if (typeof got !== 'number') {
         // A stream names no sender: the native binding reads Linux's empty address as AF_UNIX ''.
         return { nbytes: got.nbytes, address: got.address ?? { family: AF_UNIX, host: '', port: 0, flowinfo: 0, scopeId: 0 } }
@@ -247,7 +251,7 @@ export function socketFunctions(engine: Engine): SocketFunctions {
     const [hostFlags, dontWait] = split(flags)
     if (s.stream) return sendStream(fd, s.blocking && !dontWait, buf, hostFlags)
     if (buf.length > MAX_TRANSFER) return -constants.errno.EMSGSIZE
-    return retry(fd, WRITABLE, s.blocking && !dontWait, () => started!.send(fd, buf, hostFlags))
+    return retry(fd, WRITABLE, s.blocking && !dontWait, () => running!.send(fd, buf, hostFlags))
   }
 
   function socketSendto(
@@ -258,16 +262,16 @@ export function socketFunctions(engine: Engine): SocketFunctions {
     if (s.stream) return socketSend(fd, buf, flags) // TCP ignores the address
     const [hostFlags, dontWait] = split(flags)
     if (buf.length > MAX_TRANSFER) return -constants.errno.EMSGSIZE
-    return retry(fd, WRITABLE, s.blocking && !dontWait, () => started!.sendto(fd, buf, hostFlags, address, port, flowinfo, scopeId))
+    return retry(fd, WRITABLE, s.blocking && !dontWait, () => running!.sendto(fd, buf, hostFlags, address, port, flowinfo, scopeId))
   }
 
   function socketShutdown(fd: number, how: number): number {
-    return sockets.has(fd) ? hostResult(started!.shutdown(fd, how)) : notSocket(fd)
+    return sockets.has(fd) ? hostResult(running!.shutdown(fd, how)) : notSocket(fd)
   }
 
   function socketName(fd: number, peer: boolean): Binding.SockAddress | number {
     if (!sockets.has(fd)) return notSocket(fd)
-    const name = started!.name(fd, peer)
+    const name = running!.name(fd, peer)
     return typeof name === 'number' ? hostResult(name) : name
   }
 
@@ -289,12 +293,12 @@ export function socketFunctions(engine: Engine): SocketFunctions {
     if (!sockets.has(fd)) return notSocket(fd)
     if (value.length < 4) return -constants.errno.EINVAL // as Linux for an int option
     const int = new DataView(value.buffer, value.byteOffset, 4).getInt32(0, littleEndian)
-    return hostResult(started!.setsockopt(fd, level, name, int))
+    return hostResult(running!.setsockopt(fd, level, name, int))
   }
 
   function socketGetsockopt(fd: number, level: number, name: number, buf: Uint8Array): number {
     if (!sockets.has(fd)) return notSocket(fd)
-    const value = started!.getsockopt(fd, level, name)
+    const value = running!.getsockopt(fd, level, name)
     if (value < 0) return hostResult(value)
     const int = new Uint8Array(4)
     new DataView(int.buffer).setInt32(0, value, littleEndian)
@@ -305,12 +309,12 @@ export function socketFunctions(engine: Engine): SocketFunctions {
 
   function socketSetCork(fd: number, on: boolean): number {
     if (!sockets.has(fd)) return notSocket(fd)
-    return hostResult(started!.setsockopt(fd, IPPROTO_TCP, TCP_CORK, on ? 1 : 0))
+    return hostResult(running!.setsockopt(fd, IPPROTO_TCP, TCP_CORK, on ? 1 : 0))
   }
 
   /** Closes the host's socket first (its last readiness reaches the engine), then the engine's fd. */
   function fdClose(fd: number): number {
-    if (sockets.delete(fd)) started!.close(fd)
+    if (sockets.delete(fd)) running!.close(fd)
     return closeVfd(fd)
   }
 
