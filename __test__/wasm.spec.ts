@@ -11,6 +11,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
+import * as linux from '../src/wasm/linux.js'
 import type { WasmHost } from '../src/wasm/wait.js'
 import { testIf } from './helpers.js'
 import { LINUX } from './inspect.js'
@@ -60,6 +61,14 @@ test("the build says it is the wasm backend and exports the constants, the epoll
     t.is(typeof binding[name], 'function', name)
   }
   t.is(binding.socketCreate, undefined, 'the OS socket calls are not in the WebAssembly build yet')
+})
+
+test("the socket host's Linux numbers (src/wasm/linux.ts, which the worker reads) are the build's, for every constant both name", (t) => {
+  const binding = wasm()
+  const numbers: Record<string, unknown> = { ...linux }
+  const shared = Object.keys(numbers).filter((name) => typeof numbers[name] === 'number' && typeof binding[name] === 'number')
+  t.true(shared.length >= 25, `${shared.length} constants in both: ${shared.join(' ')}`)
+  for (const name of shared) t.is(numbers[name], binding[name], name)
 })
 
 test("the constants are Linux's values, whatever the host", (t) => {
