@@ -1,9 +1,10 @@
 /**
  * Sockets on the WebAssembly backend (FDPOLL_BACKEND=wasm): the Python-style API over the socket
- * host (src/wasm/socket.ts, multiplex.ts, batch.ts), each test a child process on that backend
- * driven by real clients on loopback (Node's net and dgram, curl, python3). Blocking calls block
- * the child's thread as on Linux, so the clients run here or in processes of their own. Registered
- * as skipped where the WebAssembly build is missing.
+ * host (src/wasm/socket.ts, multiplex.ts, batch.ts, watch.ts), each test a child process on that
+ * backend driven by real clients on loopback (Node's net and dgram, curl, python3). Blocking
+ * calls block the child's thread as on Linux, so the clients run here or in processes of their
+ * own. The example servers load the package (dist/, `npm run build`). Registered as skipped where
+ * the WebAssembly build is missing.
  */
 import type { ExecutionContext } from 'ava'
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process'
