@@ -6,7 +6,7 @@
  * own. The example servers load the package (dist/, `npm run build`). Registered as skipped where
  * the WebAssembly build is missing.
  */
-import type { ExecutionContext } from 'ava'
+import ava, { type ExecutionContext } from 'ava'
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import dgram from 'node:dgram'
@@ -16,8 +16,10 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
-import { promisify } from 'node:util'
+import { getSystemErrorMap, promisify } from 'node:util'
 
+import { GAI_NOT_FOUND, errno as linuxErrno } from '../src/wasm/linux.js'
+import { hostResult } from '../src/wasm/socket.js'
 import { IPV6_LOOPBACK, testIf } from './helpers.js'
 import { HTTP_ADDRESS, echo, python, start, within } from './servers.js'
 
@@ -78,6 +80,17 @@ class WasmChild {
     return this.#said[this.#said.length - 1] as T
   }
 }
+
+ava("the host's Linux errnos become this OS's numbers by name (libuv's for the names Node's table lacks); GAI_NOT_FOUND and counts pass as they are", (t) => {
+  const uv = new Map([...getSystemErrorMap()].map(([negative, [name]]) => [name, -negative]))
+  for (const [name, linux] of Object.entries(linuxErrno)) {
+    const here = (os.constants.errno as Record<string, number>)[name] ?? uv.get(name)
+    t.is(hostResult(-linux), -(here ?? os.constants.errno.EIO), name)
+  }
+  t.is(hostResult(GAI_NOT_FOUND), GAI_NOT_FOUND)
+  t.is(hostResult(0), 0)
+  t.is(hostResult(5), 5)
+})
 
 /** Sends `data` on a net connection to `port` on `host`, then half-closes once all came back: what came back. */
 async function echoOver(host: string, port: number, data: Buffer): Promise<Buffer> {
