@@ -6,7 +6,7 @@
  * - the socket host's changes, which reach this thread's loop while it is not blocked as a
  *   message from the host's worker (`SocketHost.onWake`, armed only while something is watched,
  *   so that a blocking program's loop never piles them up);
- * - this thread's own calls: a waker signalled, an fd registered or re-armed (`withWatchChecks`
+ * - this thread's own calls: a waker signalled, an fd registered or re-armed (`watchFunctions`
  *   wraps them), and the dispatch itself, after which a level-triggered epoll still readable is
  *   dispatched again on the next turn of the loop, as uv_poll re-fires.
  * The watch keeps the process alive (while ref'd) with a timer that never fires.
