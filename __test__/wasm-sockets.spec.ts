@@ -346,6 +346,27 @@ test('select, poll and the fast path (pollRecv, sendMany, accept) on the engine:
   })
 })
 
+test('bad fds: poll reports a closed one POLLNVAL, select fails EBADF, a socket call on an Epoll fd is ENOTSOCK, a short int option EINVAL', async (t) => {
+  const child = new WasmChild(t, `
+    const { Epoll, POLLIN, POLLNVAL, SOL_SOCKET, SO_REUSEADDR, Socket, poll, select, socketpair } = fdpoll
+    const [a, b] = socketpair()
+    const gone = b.fileno()
+    b.close()
+    const p = poll()
+    p.register(gone, POLLIN)
+    const polled = p.poll(0)
+    const err = (f) => { try { f(); return null } catch (e) { return [e.constructor.name, e.errno] } }
+    const selected = err(() => select([gone], [], [], 0))
+    const ep = new Epoll()
+    const notSocket = err(() => new Socket(-1, -1, -1, ep.fileno()))
+    const short = err(() => a.setsockopt(SOL_SOCKET, SO_REUSEADDR, Buffer.alloc(2)))
+    say({ polled: polled.map(([fd, bits]) => [fd === gone, bits === POLLNVAL]), selected, notSocket, short })`)
+  const { ENOTSOCK, EINVAL } = os.constants.errno
+  t.deepEqual(await child.result(), {
+    polled: [[true, true]], selected: ['OSError', EBADF], notSocket: ['OSError', ENOTSOCK], short: ['OSError', EINVAL],
+  })
+})
+
 test("ep.watch on Node's loop: a socket's readiness from the host is delivered, again while a level-triggered fd is not serviced; close lets the process exit", async (t) => {
   const child = new WasmChild(t, `
     const { EPOLLIN, Epoll, socketpair } = fdpoll
