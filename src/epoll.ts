@@ -23,6 +23,19 @@ const { BACKEND, epollCreate, epollModify, epollPollInto, epollRegister, epollUn
  */
 export const backend = BACKEND as 'epoll' | 'mio' | 'wasm'
 
+/**
+ * The error of a failed register. The WebAssembly backend's epolls watch its own fds only (its
+ * sockets, epolls and wakers, in its in-memory engine): its EBADF says so.
+ */
+function registerError(errnum: number, fd: number): OSError {
+  const error = osError(errnum, 'epoll_ctl')
+  if (backend === 'wasm' && errnum === errno.EBADF) {
+    error.message += `: fd ${fd} is not one of fdpoll's own (its sockets, Epolls and wakers), the only fds ` +
+      'the WebAssembly backend (FDPOLL_BACKEND=wasm) can watch'
+  }
+  return error
+}
+
 /** Anything `register` accepts: an fd, or an object with a `fileno()` method. */
 export type FileLike = number | { fileno(): number }
 
@@ -85,7 +98,7 @@ export class Epoll implements Disposable {
     const target = fileno(fd)
     const mask = eventMask(eventmask) // both before the closed check, as in CPython
     const ret = epollRegister(this.#open(), target, mask)
-    if (ret < 0) throw osError(-ret, 'epoll_ctl')
+    if (ret < 0) throw registerError(-ret, target)
     this.watcher[registrationChange](+1)
   }
 

@@ -10,13 +10,15 @@
  * - With `FDPOLL_BACKEND=wasm`, the WebAssembly build (`backend` is then 'wasm'): this clone's
  *   build (`npm run build:wasm` puts it in npm/wasm32-wasi/), else the `fdpoll-wasm32-wasi`
  *   package. Its loader (npm/wasm32-wasi/fdpoll.wasi.cjs) runs it with @napi-rs/wasm-runtime.
- *   It exports the constants, the epoll functions (`epollPollInto` blocking through
- *   ./wasm/wait.ts) and the in-memory engine's host API (`WasmHost`); the rest is absent for now.
+ *   It exports the constants, the epoll functions and the in-memory engine's host API
+ *   (`WasmHost`); ./wasm/binding.ts makes its waits block and adds the sockets (over a socket
+ *   host: Node's sockets in a worker), poll, select, the fast path and the watch on Node's loop.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type * as Binding from './binding.js'
-import { type WasmHost, withBlockingWaits } from './wasm/wait.js'
+import { wasmBinding } from './wasm/binding.js'
+import type { WasmHost } from './wasm/wait.js'
 
 /** napi-rs's name for a target triple: `x86_64-unknown-linux-gnu` → `linux-x64-gnu`. */
 function platformOf(triple: string): string {
@@ -89,7 +91,7 @@ function fallBack(nativeError: unknown): typeof Binding {
  * or else the WebAssembly build; throws the errors above where it cannot.
  */
 function load(backend = process.env.FDPOLL_BACKEND ?? ''): typeof Binding {
-  if (backend === 'wasm') return withBlockingWaits(loadWasm() as typeof Binding & WasmHost)
+  if (backend === 'wasm') return wasmBinding(loadWasm() as typeof Binding & WasmHost)
   if (backend !== '' && backend !== 'native') {
     throw new Error(`FDPOLL_BACKEND is '${backend}': it can be 'native' (the default) or 'wasm'`)
   }
@@ -108,10 +110,7 @@ function load(backend = process.env.FDPOLL_BACKEND ?? ''): typeof Binding {
   return fallBack(cause)
 }
 
-/**
- * The addon's functions and constants (see binding.d.ts); importers destructure them once. (The
- * WebAssembly build has only some of them for now.)
- */
+/** The addon's functions and constants (see binding.d.ts); importers destructure them once. */
 const native: typeof Binding = load()
 /** The addon's types that the modules above name. */
 declare namespace native {

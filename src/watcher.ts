@@ -8,11 +8,11 @@
 import binding = require('./native.js')
 import { checkOut, maxEvents } from './args.js'
 import type { Epoll } from './epoll.js'
-import { OSError, ValueError, errno, osError } from './errors.js'
+import { type OSError, ValueError, errno, osError } from './errors.js'
 
 // Bound once as a plain constant: a named import of the CommonJS binding costs a getter call
 // per use once bundled.
-const { BACKEND, watchStart } = binding
+const { watchStart } = binding
 type NativeWatch = binding.Watcher
 
 /**
@@ -179,9 +179,6 @@ export class Watcher {
    */
   #start(poll: () => number, deliver: (count: number) => void, onError: OnError | undefined): void {
     const epfd = this.#epoll.fileno()
-    if (watchStart === undefined) { // the WebAssembly build: no wakeups on Node's loop yet
-      throw new OSError(errno.ENOSYS, 'watch', 'ENOSYS', `the '${BACKEND}' backend cannot watch an Epoll on Node's loop yet: use poll()`)
-    }
     if (this.#native !== undefined) throw new ValueError('this Epoll is already watched: unwatch() first', 'ERR_WATCHED')
     if (onError !== undefined && typeof onError !== 'function') throw new TypeError('onError must be a function')
     const thread = process.env.FDPOLL_WATCH === 'thread'

@@ -244,6 +244,7 @@ export class SocketTable {
     }
     if (s.state !== 'bound' && s.state !== 'listening') return -errno.EINVAL
     s.state = 'listening'
+    this.#changed(s, 0) // a bound socket's EPOLLHUP | EPOLLOUT goes: nothing until a connection comes
     return 0
   }
 

@@ -60,6 +60,11 @@ export function useWakeSource(next: WakeSource | null): void {
   source = next ?? sleeper
 }
 
+/** Blocks in the wake source until readiness changes or `timeoutMs` passes (negative: no limit): whether any came. */
+export function waitForChanges(timeoutMs: number): boolean {
+  return source.wait(timeoutMs)
+}
+
 /**
  * The WebAssembly binding with an `epollPollInto` that blocks up to `timeoutMs` (-1: no limit)
  * as epoll_wait does. This thread's blocking wait is the engine's only parked waiter, so the
@@ -77,7 +82,7 @@ export function withBlockingWaits(binding: typeof Binding & WasmHost): typeof Bi
       if (parked === 1) {
         try {
           const left = deadline - performance.now()
-          if (left > 0) source.wait(left === Infinity ? -1 : left)
+          if (left > 0) waitForChanges(left === Infinity ? -1 : left)
         } finally {
           if (epollUnpark(epfd) === 0) epollTakeWoken()
         }

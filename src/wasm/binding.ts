@@ -1,0 +1,21 @@
+/**
+ * The WebAssembly binding made whole: the build's own exports (constants, epoll, the in-memory
+ * engine), its waits blocking (wait.ts), and what the build lacks, written over the socket host:
+ * the socket functions (socket.ts), poll and select (multiplex.ts), the batched fast path
+ * (batch.ts) and the watch on Node's loop (watch.ts). src/native.ts loads the build and hands it
+ * here.
+ */
+import type * as Binding from '../binding.js'
+import { batchFunctions } from './batch.js'
+import { multiplexFunctions } from './multiplex.js'
+import { socketFunctions } from './socket.js'
+import { type WasmHost, withBlockingWaits } from './wait.js'
+import { watchFunctions } from './watch.js'
+
+/** The WebAssembly build's exports (`wasm`) with every function the TypeScript API calls. */
+export function wasmBinding(wasm: typeof Binding & WasmHost): typeof Binding & WasmHost {
+  const engine = withBlockingWaits(wasm)
+  const { hostStarted, ...watch } = watchFunctions(engine)
+  const sockets = socketFunctions(engine, hostStarted)
+  return { ...engine, ...watch, ...sockets, ...multiplexFunctions(engine), ...batchFunctions({ ...engine, ...sockets }) }
+}
