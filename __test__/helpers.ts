@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
-import { Socket, socketpair } from '../src/index.js'
+import { Socket, backend, socketpair } from '../src/index.js'
 import { LINUX } from './inspect.js'
 
 /** Whether this host has the IPv6 loopback address ::1 (containers often have no IPv6). */
@@ -21,10 +21,23 @@ export const IPV6_LOOPBACK = Object.values(os.networkInterfaces()).some((address
  */
 export function testIf(runs: boolean, why: string, { serial = false } = {}) {
   const register = serial ? test.serial : test
+  const where = WASM ? 'the WebAssembly backend' : process.platform
   return (title: string, impl: (t: ExecutionContext) => void | Promise<void>): void => {
     if (runs) register(title, impl)
-    else register.skip(`${title} (skipped on ${process.platform}: ${why})`, impl)
+    else register.skip(`${title} (skipped on ${where}: ${why})`, impl)
   }
+}
+
+/** Whether the suites run on the WebAssembly backend (`npm run test:wasm`: FDPOLL_BACKEND=wasm). */
+export const WASM = backend === 'wasm'
+
+/**
+ * `test` (or `test.serial`), registered as skipped on the WebAssembly backend with `why`: for a
+ * test of a kernel-only fact (an OS pipe or file, /proc, signals, fd numbers the OS gives), which
+ * the README's list of the WebAssembly run's skips names.
+ */
+export function kernelOnly(why: string, options: { serial?: boolean } = {}) {
+  return testIf(!WASM, why, options)
 }
 
 /**

@@ -273,6 +273,7 @@ async function main() {
   check(result.received === 'ping', `an IOLoop there got "${result.received}" through its waker, woken in the WebAssembly epoll`)
   const warning = /\[FDPOLL_WASM_FALLBACK\] Warning: fdpoll cannot load its native addon .*WebAssembly build instead/
   check(warning.test(fallback.stderr), `with the FDPOLL_WASM_FALLBACK warning on stderr: "${fallback.stderr.trim().slice(0, 100)}..."`)
+  await serveHelloWorld(node, wasmProject, user)
 }
 
 const watchdog = setTimeout(async () => {

@@ -1,5 +1,5 @@
 // `npm run test:mio`: the Rust tests and the ava suites against the mio backend, on Linux: every
-// suite but those that never reach the native addon (the WebAssembly build, the built binaries,
+// suite but those that never reach the native addon or pick their backend themselves (the WebAssembly build and the fallback to it, the packages and built binaries,
 // the workflows). ava runs with NAPI_RS_NATIVE_LIBRARY_PATH pointing napi-rs's generated loader
 // (src/binding.js, bundled in dist/ for the examples) at the mio addon; tests of Linux-only
 // behaviour register as skipped by asking `backend`.
@@ -10,7 +10,9 @@ import { buildMioAddon, targetDir } from './mio-addon.mjs'
 
 const root = path.join(import.meta.dirname, '..')
 /** The suites that do not depend on the backend. */
-const ELSEWHERE = new Set(['wasm.spec.ts', 'wasm-host.spec.ts', 'binaries.spec.ts', 'workflows.spec.ts'])
+const ELSEWHERE = new Set([
+  'wasm.spec.ts', 'wasm-host.spec.ts', 'wasm-sockets.spec.ts', 'fallback.spec.ts', 'pack.spec.ts', 'binaries.spec.ts', 'workflows.spec.ts',
+])
 
 /** Runs `cmd args` in the repository, its output shown; throws when it fails. */
 function run(cmd, args, env = process.env) {
