@@ -23,7 +23,7 @@ import {
   EPOLLWRBAND, EPOLLWRNORM, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, IPV6_V6ONLY,
   MSG_OOB, MSG_PEEK, READ_KEY, SHUT_RD, SHUT_RDWR, SHUT_WR, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK,
   SOCK_STREAM, SOL_SOCKET, SO_ACCEPTCONN, SO_BROADCAST, SO_DOMAIN, SO_ERROR, SO_KEEPALIVE,
-  SO_PROTOCOL, SO_RCVBUF, SO_REUSEADDR, SO_SNDBUF, SO_TYPE, TCP_CORK, TCP_NODELAY, WAKE_ALL,
+  SO_LINGER, SO_PROTOCOL, SO_RCVBUF, SO_REUSEADDR, SO_SNDBUF, SO_TYPE, TCP_CORK, TCP_NODELAY, WAKE_ALL,
   WRITE_KEY, errno, errnoOf,
 } from './linux.js'
 
@@ -50,6 +50,8 @@ interface Options {
   broadcast: boolean
   rcvbuf: number
   sndbuf: number
+  /** SO_LINGER as the host's int: 0 off, else its l_linger + 1 (1: close resets the connection). */
+  linger: number
 }
 
 type StreamState = 'fresh' | 'bound' | 'listening' | 'connecting' | 'connected' | 'closed'
@@ -72,7 +74,10 @@ class Stream {
   peerFin = false
   rdShut = false
   wrShut = false
-  /** `send` filled the send buffer; OUT returns at Node's 'drain'. */
+  /**
+   * `send` filled the send buffer; OUT returns once a write is flushed and Node holds less than
+   * it (a write's callback: Node's 'drain' does not come when the buffer is below Node's own mark).
+   */
   blocked = false
   soError = 0
   published = -1
@@ -340,8 +345,8 @@ export class SocketTable {
 
   /**
    * `close(2)`: the fd is free at once. A stream's unsent bytes still go out (within
-   * LINGER_MS), unless unread bytes were left, which resets the connection as Linux does
-   * (except right after a write: Node then closes with a FIN).
+   * LINGER_MS), unless unread bytes were left (except right after a write: Node then closes
+   * with a FIN) or SO_LINGER is on with a zero linger: then the connection is reset, as Linux does.
    */
   close(fd: number): number {
     const s = this.#fds.get(fd)
@@ -354,7 +359,7 @@ export class SocketTable {
     }
     s.server?.close()
     for (const conn of s.queue.splice(0)) if (conn.sock !== null) reset(conn.sock)
-    if (s.sock !== null) this.#release(s.sock, s.bytes > 0)
+    if (s.sock !== null) this.#release(s.sock, s.bytes > 0 || s.opts.linger === 1)
     s.state = 'closed'
     return 0
   }
@@ -375,7 +380,8 @@ export class SocketTable {
   /**
    * `setsockopt(2)` of an int option. Honoured: SO_REUSEADDR (kept; Node always reuses),
    * SO_KEEPALIVE, SO_BROADCAST (UDP), SO_RCVBUF and SO_SNDBUF (the host's buffers, doubled as
-   * Linux does), TCP_NODELAY, TCP_CORK (Node's cork), IPV6_V6ONLY (a stream's, before bind); others ENOPROTOOPT.
+   * Linux does), SO_LINGER (as one int, Options.linger; only its zero linger, a reset at close,
+   * changes what happens), TCP_NODELAY, TCP_CORK (Node's cork), IPV6_V6ONLY (a stream's, before bind); others ENOPROTOOPT.
    */
   setOption(fd: number, level: number, name: number, value: number): number {
     const s = this.#fds.get(fd)
@@ -395,6 +401,8 @@ export class SocketTable {
       if (stream?.sock?.isPaused() && stream.bytes < opts.rcvbuf) stream.sock.resume()
     } else if (level === SOL_SOCKET && name === SO_SNDBUF) {
       opts.sndbuf = Math.max(MIN_SNDBUF, Math.min(2 * value, 2 ** 30))
+    } else if (level === SOL_SOCKET && name === SO_LINGER) {
+      opts.linger = Math.max(0, value)
     } else if (level === IPPROTO_TCP && stream !== null && stream.family !== AF_UNIX && name === TCP_NODELAY) {
       opts.noDelay = on
       stream.sock?.setNoDelay(on)
@@ -431,6 +439,7 @@ export class SocketTable {
         case SO_BROADCAST: return Number(opts.broadcast)
         case SO_RCVBUF: return opts.rcvbuf
         case SO_SNDBUF: return opts.sndbuf
+        case SO_LINGER: return opts.linger
       }
     } else if (level === IPPROTO_TCP && stream && s.family !== AF_UNIX) {
       if (name === TCP_NODELAY) return Number(opts.noDelay)
@@ -632,11 +641,6 @@ export class SocketTable {
       s.peerFin = true
       this.#changed(s, WAKE_ALL)
     })
-    sock.on('drain', () => {
-      if (!s.blocked) return
-      s.blocked = false
-      this.#changed(s, WRITE_KEY)
-    })
     sock.on('error', (err) => {
       // Linux's tcp_reset: refused while connecting, EPIPE once the peer had closed, else the error.
       const e = errnoOf(err)
@@ -661,8 +665,13 @@ export class SocketTable {
       this.#changed(s, 0)
       return -errno.EAGAIN
     }
-    s.sock.write(Buffer.from(data.subarray(0, take)))
-    if (s.sock.writableLength >= s.opts.sndbuf) {
+    const sock = s.sock
+    sock.write(Buffer.from(data.subarray(0, take)), () => {
+      if (!s.blocked || sock !== s.sock || sock.writableLength >= s.opts.sndbuf) return
+      s.blocked = false
+      this.#changed(s, WRITE_KEY)
+    })
+    if (sock.writableLength >= s.opts.sndbuf) {
       s.blocked = true
       this.#changed(s, 0)
     }
@@ -670,14 +679,14 @@ export class SocketTable {
   }
 
   /**
-   * Lets a closed stream's Node socket go: reset at once if bytes were left unread (as Linux
-   * does), else once what it holds is sent.
+   * Lets a closed stream's Node socket go: reset at once with `abort` (bytes left unread, or
+   * SO_LINGER's zero linger, as Linux does), else once what it holds is sent.
    */
-  #release(sock: net.Socket, unread: boolean): void {
+  #release(sock: net.Socket, abort: boolean): void {
     sock.removeAllListeners('data')
     sock.on('error', () => {})
     if (sock.destroyed) return
-    if (unread) {
+    if (abort) {
       reset(sock)
       return
     }
@@ -708,7 +717,7 @@ function reset(sock: net.Socket): void {
 function defaultOptions(): Options {
   return {
     reuseAddr: false, keepAlive: false, noDelay: false, cork: false, v6Only: false, broadcast: false,
-    rcvbuf: DEFAULT_RCVBUF, sndbuf: DEFAULT_SNDBUF,
+    rcvbuf: DEFAULT_RCVBUF, sndbuf: DEFAULT_SNDBUF, linger: 0,
   }
 }
 
