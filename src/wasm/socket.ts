@@ -68,7 +68,7 @@ const WRITABLE = EPOLLOUT | EPOLLERR | EPOLLHUP
  */
 export function socketFunctions(engine: Engine, started: (host: SocketHost) => void): SocketFunctions {
   const { vfdOpen, vfdReadiness, vfdNotify, fdClose: closeVfd, SOCK_NONBLOCK, SOCK_STREAM, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_WAITALL } = engine
-  const { SOL_SOCKET, SO_ERROR, IPPROTO_TCP, TCP_CORK, AF_UNIX } = engine
+  const { SOL_SOCKET, SO_ERROR, SO_LINGER, IPPROTO_TCP, TCP_CORK, AF_UNIX } = engine
   const littleEndian = endianness() === 'LE'
   const sockets = new Map<number, Fd>()
   let running: SocketHost | null = null
@@ -288,22 +288,29 @@ export function socketFunctions(engine: Engine, started: (host: SocketHost) => v
     return vfdReadiness(fd) >= 0 ? 0 : -constants.errno.EBADF
   }
 
-  /** An int option (the host has no struct options: those are ENOPROTOOPT there). */
+  /**
+   * An int option, or SO_LINGER's struct linger, which goes to the host as one int (0 off, else
+   * l_linger + 1); the host has no other struct options: those are ENOPROTOOPT there.
+   */
   function socketSetsockopt(fd: number, level: number, name: number, value: Uint8Array): number {
     if (!sockets.has(fd)) return notSocket(fd)
-    if (value.length < 4) return -constants.errno.EINVAL // as Linux for an int option
-    const int = new DataView(value.buffer, value.byteOffset, 4).getInt32(0, littleEndian)
-    return hostResult(running!.setsockopt(fd, level, name, int))
+    const linger = level === SOL_SOCKET && name === SO_LINGER
+    if (value.length < (linger ? 8 : 4)) return -constants.errno.EINVAL // as Linux for a short option
+    const view = new DataView(value.buffer, value.byteOffset, value.length)
+    const int = view.getInt32(0, littleEndian)
+    const sent = linger ? (int === 0 ? 0 : Math.max(0, view.getInt32(4, littleEndian)) + 1) : int
+    return hostResult(running!.setsockopt(fd, level, name, sent))
   }
 
   function socketGetsockopt(fd: number, level: number, name: number, buf: Uint8Array): number {
     if (!sockets.has(fd)) return notSocket(fd)
     const value = running!.getsockopt(fd, level, name)
     if (value < 0) return hostResult(value)
-    const int = new Uint8Array(4)
-    new DataView(int.buffer).setInt32(0, value, littleEndian)
-    const length = Math.min(buf.length, 4)
-    buf.set(int.subarray(0, length))
+    const ints = level === SOL_SOCKET && name === SO_LINGER ? [Number(value > 0), Math.max(0, value - 1)] : [value]
+    const bytes = new Uint8Array(4 * ints.length)
+    ints.forEach((int, i) => new DataView(bytes.buffer).setInt32(4 * i, int, littleEndian))
+    const length = Math.min(buf.length, bytes.length)
+    buf.set(bytes.subarray(0, length))
     return length
   }
 
