@@ -220,11 +220,13 @@ export class SocketHost {
 
   /**
    * Calls `listener` (after draining into the sink) from this thread's event loop whenever
-   * changes are published while the thread is not blocked; null stops it.
+   * changes are published while the thread is not blocked; null stops it. Arming drains what
+   * was published while disarmed, which no message announces.
    */
   onWake(listener: (() => void) | null): void {
     this.#onWake = listener
     this.#ring.armWake(listener !== null)
+    if (listener !== null) this.drain()
   }
 
   /** Whether the worker keeps the process alive (false at first). */
