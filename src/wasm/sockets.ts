@@ -72,6 +72,10 @@ class Stream {
   readonly chunks: Buffer[] = []
   bytes = 0
   peerFin = false
+  /** The other end of a socketpair, while it is open. */
+  partner: Stream | null = null
+  /** The socketpair's other end was closed: with its FIN come EPOLLHUP and EPIPE, as Linux's unix_poll. */
+  partnerClosed = false
   rdShut = false
   wrShut = false
   /**
@@ -95,7 +99,7 @@ class Stream {
     const rcvShut = this.rdShut || this.peerFin || closed
     const sndShut = this.wrShut || closed
     let bits = 0
-    if ((rcvShut && sndShut) || this.state === 'fresh' || this.state === 'bound') bits |= EPOLLHUP
+    if ((rcvShut && (sndShut || this.partnerClosed)) || this.state === 'fresh' || this.state === 'bound') bits |= EPOLLHUP
     if (rcvShut) bits |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP
     if (this.state !== 'connecting') {
       if (this.bytes > 0) bits |= EPOLLIN | EPOLLRDNORM
@@ -216,6 +220,8 @@ export class SocketTable {
         this.#fds.set(end.fd, end)
         this.#changed(end, 0)
       }
+      ends[0][0].partner = ends[1][0]
+      ends[1][0].partner = ends[0][0]
       return 0
     } catch (err) {
       return -errnoOf(err)
@@ -356,6 +362,11 @@ export class SocketTable {
     if (s instanceof Datagram) {
       s.sock.close()
       return 0
+    }
+    if (s.partner !== null) {
+      s.partner.partnerClosed = true
+      s.partner.partner = null
+      s.partner = null
     }
     s.server?.close()
     for (const conn of s.queue.splice(0)) if (conn.sock !== null) reset(conn.sock)
@@ -656,7 +667,7 @@ export class SocketTable {
   #sendStream(s: Stream, data: Uint8Array): number {
     if (s.state === 'connecting') return -errno.EAGAIN
     if (s.state === 'closed' || s.wrShut) return s.soError !== 0 ? -this.#takeError(s) : -errno.EPIPE
-    if (s.state !== 'connected' || s.sock === null) return -errno.EPIPE
+    if (s.state !== 'connected' || s.sock === null || s.partnerClosed) return -errno.EPIPE
     if (s.blocked) return -errno.EAGAIN
     const room = s.opts.sndbuf - s.sock.writableLength
     const take = Math.min(room, data.length)
