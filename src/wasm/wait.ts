@@ -67,12 +67,14 @@ export function waitForChanges(timeoutMs: number): boolean {
 
 /**
  * The WebAssembly binding with an `epollPollInto` that blocks up to `timeoutMs` (-1: no limit)
- * as epoll_wait does. This thread's blocking wait is the engine's only parked waiter, so the
- * woken list it empties is its own.
+ * as epoll_wait does, after taking in the changes already published (a poll with timeout 0 sees
+ * them too). This thread's blocking wait is the engine's only parked waiter, so the woken list it
+ * empties is its own.
  */
 export function withBlockingWaits(binding: typeof Binding & WasmHost): typeof Binding & WasmHost {
   const { epollPollInto: pollNow, epollPark, epollUnpark, epollTakeWoken } = binding
   const epollPollInto: typeof pollNow = (epfd, out, timeoutMs, maxevents) => {
+    waitForChanges(0) // what the source published since this thread last looked, a poll(0) included
     let count = pollNow(epfd, out, 0, maxevents)
     if (count !== 0 || timeoutMs === 0) return count
     const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs
