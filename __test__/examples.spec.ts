@@ -11,7 +11,7 @@ import net from 'node:net'
 import { promisify } from 'node:util'
 
 import { BlockingIOError, EPOLLIN, EPOLLOUT, Epoll, SOL_SOCKET, SO_RCVBUF, Socket } from '../src/index.js'
-import { testIf } from './helpers.js'
+import { WASM, kernelOnly, testIf } from './helpers.js'
 import { LINUX, cpuMs, isAlive, openFds } from './inspect.js'
 import { countFds } from './hostile-clients.js'
 import { HTTP_ADDRESS, quietCpu, sleep, start, until } from './servers.js'
@@ -243,6 +243,9 @@ withWrk('hello-world-fast.ts: a bounded wrk run with 50 keep-alive connections s
   t.notRegex(wrk.stdout, /Socket errors|Non-2xx/, wrk.stdout)
 })
 
+/** Why cluster.ts does not run on the WebAssembly backend. */
+const REUSEPORT = "SO_REUSEPORT, the kernel's sharing of one port among processes: the socket host's Node sockets have no SO_REUSEPORT"
+
 /**
  * Starts examples/cluster.ts with two workers and has 40 keep-alive clients served: each
  * worker's pid and how many connections (sockets) it gained. The teardown stops it.
@@ -267,14 +270,14 @@ async function cluster(t: ExecutionContext): Promise<{ primary: ChildProcess; pi
   return { primary, pids, gained }
 }
 
-test('cluster.ts: two processes share the port through SO_REUSEPORT and stop together', async (t) => {
+kernelOnly(REUSEPORT)('cluster.ts: two processes share the port through SO_REUSEPORT and stop together', async (t) => {
   const { primary, pids } = await cluster(t)
   primary.kill('SIGTERM')
   await once(primary, 'exit')
   await until(5000, 'the workers stopping with the primary', () => !pids.some(isAlive))
 })
 
-testIf(LINUX, 'only Linux spreads the connections among SO_REUSEPORT listeners; macOS and FreeBSD give them all to one', { serial: true })(
+testIf(LINUX && !WASM, WASM ? REUSEPORT : 'only Linux spreads the connections among SO_REUSEPORT listeners; macOS and FreeBSD give them all to one', { serial: true })(
   'cluster.ts: the kernel spreads the connections over both workers', async (t) => {
   const { gained } = await cluster(t)
   t.true(gained.every((n) => n > 0), `the kernel spread the connections: ${gained}`)
