@@ -13,7 +13,7 @@ import path from 'node:path'
 
 import { DefaultSelector, EPOLLIN, EVENT_READ, Epoll, IOLoop, POLLIN, poll, select } from '../src/index.js'
 import { type Kind, probe } from './hostile-clients.js'
-import { pair, testIf } from './helpers.js'
+import { WASM, pair, testIf } from './helpers.js'
 import { LINUX } from './inspect.js'
 import { HTTP_ADDRESS, TCP_ADDRESS, start, until, within } from './servers.js'
 
@@ -42,7 +42,9 @@ interface Storm {
 /** Starts signal-storm.py at 1 kHz against `pid` (for at most `seconds`) and resolves once it runs. */
 async function storm(t: ExecutionContext, pid: number, seconds?: number): Promise<Storm> {
   const args = [STORM, String(pid), '1000', ...(seconds === undefined ? [] : [String(seconds)])]
-  const child = spawn('python3', args, { stdio: ['pipe', 'pipe', 'pipe'] })
+  // On the WebAssembly backend a blocking wait is Atomics.wait: a futex, which a signal does not end with EINTR.
+  const env = { ...process.env, STORM_WAITS: WASM ? 'futex' : 'poll,select' }
+  const child = spawn('python3', args, { stdio: ['pipe', 'pipe', 'pipe'], env })
   t.teardown(() => child.kill('SIGKILL'))
   let out = ''
   let err = ''
