@@ -115,6 +115,7 @@ export class RingReader {
   wait(timeoutMs: number): boolean {
     const write = Atomics.load(this.#ring, WRITE)
     if (write !== Atomics.load(this.#ring, READ)) return true
+    if (timeoutMs === 0) return false
     Atomics.wait(this.#ring, WRITE, write, timeoutMs < 0 ? Infinity : timeoutMs)
     return this.pending()
   }

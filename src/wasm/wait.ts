@@ -48,7 +48,7 @@ const never = new Int32Array(new SharedArrayBuffer(4))
 /** The source without a socket host: sleeps until the deadline. */
 const sleeper: WakeSource = {
   wait(timeoutMs) {
-    Atomics.wait(never, 0, 0, timeoutMs < 0 ? Infinity : timeoutMs)
+    if (timeoutMs !== 0) Atomics.wait(never, 0, 0, timeoutMs < 0 ? Infinity : timeoutMs)
     return false
   },
 }
