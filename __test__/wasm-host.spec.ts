@@ -309,6 +309,43 @@ test.serial('socketpair: two connected Unix stream sockets; EOPNOTSUPP for datag
   t.is(host.socketpair(fd(), fd(), SOCK_DGRAM), -errno.EOPNOTSUPP)
 })
 
+test.serial('sendMany and recvMany: many sockets in a round trip, as many trips as the data buffer needs, each result in its place', async (t) => {
+  const pairs = [0, 1, 2].map(() => {
+    const [a, b] = [fd(), fd()]
+    t.is(host.socketpair(a, b, SOCK_STREAM | SOCK_NONBLOCK), 0)
+    return [a, b]
+  })
+  const unknown = fd()
+  // 300 KiB is more than the data buffer: it goes alone, cut to what fits; the others share a trip.
+  const payloads = [300, 100, 100, 1].map((kib, i) => new Uint8Array(kib * 1024).fill(i + 1))
+  const sent = new Int32Array(4)
+  host.sendMany(Int32Array.of(...pairs.map(([a]) => a), unknown), payloads, 4, sent)
+  t.true(sent[0] > 0 && sent[0] < payloads[0].length, `the first payload cut: ${sent[0]} bytes taken`)
+  t.deepEqual([...sent.subarray(1)], [100 * 1024, 100 * 1024, -errno.EBADF])
+
+  // 64 KiB slots: three fit in the data buffer, so the fourth fd goes in a second trip.
+  const slot = 64 * 1024
+  const area = new Uint8Array(4 * slot)
+  const slots = Int32Array.of(3, 2, 1, 0) // fd k's bytes go to slot 3 - k
+  const got = new Int32Array(4)
+  const received = [0, 0, 0]
+  const readers = Int32Array.of(...pairs.map(([, b]) => b), unknown)
+  while (received.some((n, i) => n < sent[i])) {
+    await until('more bytes', () => pairs.some(([, b]) => has(b, EPOLLIN)))
+    host.recvMany(readers, slots, 4, area, slot, got)
+    t.is(got[3], -errno.EBADF)
+    for (let k = 0; k < 3; k++) {
+      if (got[k] === -errno.EAGAIN) continue
+      t.true(got[k] > 0 && got[k] <= slot, `recv ${k}: ${got[k]}`)
+      const bytes = area.subarray(slots[k] * slot, slots[k] * slot + got[k])
+      t.true(bytes.every((byte) => byte === k + 1), `pair ${k}'s bytes in slot ${slots[k]}`)
+      received[k] += got[k]
+    }
+  }
+  t.deepEqual(received, [...sent.subarray(0, 3)], 'every byte sent received, once')
+  for (const [a, b] of pairs) t.deepEqual([host.close(a), host.close(b)], [0, 0])
+})
+
 test.serial('a wait that blocks this thread wakes when data arrives', (t) => {
   const { lfd, port } = listener(t, AF_INET, '127.0.0.1')
   // The client is another process: this thread's loop does not run while it blocks.

@@ -20,6 +20,8 @@ export interface HostMemory {
 const memory = workerData as HostMemory
 const control = new Int32Array(memory.control)
 const data = new Uint8Array(memory.data)
+/** The data buffer as int32s: the lists of RecvMany and SendMany. */
+const ints = new Int32Array(memory.data)
 const port = parentPort!
 const ring = new RingWriter(memory.ring, () => port.postMessage(0))
 const table = new SocketTable((fd, readiness, key) => ring.push(fd, readiness, key))
@@ -95,6 +97,23 @@ async function serve(): Promise<number> {
       const [open, alive] = table.count()
       control[OUT] = alive
       return open
+    }
+    case Op.RecvMany: {
+      const [count, slotSize] = [arg(0), arg(1)]
+      for (let k = 0, at = 4 * count; k < count; k++, at += slotSize) {
+        const got = table.recv(ints[k], data.subarray(at, at + slotSize), 0)
+        ints[k] = typeof got === 'number' ? got : got.nbytes
+      }
+      return 0
+    }
+    case Op.SendMany: {
+      const count = arg(0)
+      for (let k = 0, at = 8 * count; k < count; k++) {
+        const length = ints[2 * k + 1]
+        ints[2 * k + 1] = await table.send(ints[2 * k], data.subarray(at, at + length), 0, null)
+        at += length
+      }
+      return 0
     }
     default:
       return -errno.ENOSYS

@@ -50,6 +50,17 @@ export function hostResult(result: number): number {
 const EAI_NONAME = -2
 const EAI_NONAME_MESSAGE = 'Name or service not known'
 
+/** What batch.ts needs of this module: the host, and which fds it may read and write in a batch. */
+export interface BatchAccess {
+  /** The socket host, once the first socket has started it. */
+  host(): SocketHost | null
+  /**
+   * Whether `fd` is a non-blocking stream socket: its recv and send never wait here and may be
+   * short, so one round trip may carry many (a datagram's send is whole or EMSGSIZE).
+   */
+  batchable(fd: number): boolean
+}
+
 /** What this side keeps of a socket. */
 interface Fd {
   /** O_NONBLOCK is clear. */
@@ -66,7 +77,7 @@ const WRITABLE = EPOLLOUT | EPOLLERR | EPOLLHUP
  * The binding's socket functions over `engine` (the WebAssembly binding, its waits blocking);
  * `started(host)` is told when the socket host starts.
  */
-export function socketFunctions(engine: Engine, started: (host: SocketHost) => void): SocketFunctions {
+export function socketFunctions(engine: Engine, started: (host: SocketHost) => void): SocketFunctions & { batchAccess: BatchAccess } {
   const { vfdOpen, vfdReadiness, vfdNotify, fdClose: closeVfd, SOCK_NONBLOCK, SOCK_STREAM, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_WAITALL } = engine
   const { SOL_SOCKET, SO_ERROR, IPPROTO_TCP, TCP_CORK, AF_UNIX } = engine
   const littleEndian = endianness() === 'LE'
@@ -323,5 +334,6 @@ export function socketFunctions(engine: Engine, started: (host: SocketHost) => v
     socketCreate, socketPair, socketBind, socketConnect, socketListen, socketAccept, socketAcceptFd, socketRecv,
     socketRecvfrom, socketSend, socketSendto, socketShutdown, socketName, socketSetBlocking, socketGetBlocking,
     socketSetsockopt, socketGetsockopt, socketSetCork,
+    batchAccess: { host: () => running, batchable: (fd) => sockets.get(fd)?.blocking === false && sockets.get(fd)!.stream },
   }
 }
