@@ -52,6 +52,30 @@ function recvNow(sock: Socket, buf: Uint8Array): number | typeof AGAIN {
   return got === EAGAIN ? AGAIN : check(got, 'recv')
 }
 
+/**
+ * Where `sockRecv` receives up to 64 KiB before it copies out what came: an attempt that would
+ * block allocates nothing, and the Buffer returned is the size of the data, so a small message
+ * kept (a coroutine's last read, while it waits for the next) keeps no larger buffer alive.
+ */
+const SCRATCH = Buffer.allocUnsafeSlow(64 * 1024)
+/** SCRATCH's first n bytes, for the last n asked (a server asks the same n every time). */
+let scratchView = SCRATCH
+
+/** `sock.recv(n)`, with AGAIN for "would block": a Buffer of the bytes received (empty at end of stream). */
+function recvCopy(sock: Socket, n: number): Buffer | typeof AGAIN {
+  if (n > SCRATCH.length) {
+    const buf = Buffer.allocUnsafe(n)
+    const got = recvNow(sock, buf)
+    return got === AGAIN ? AGAIN : got === n ? buf : Buffer.from(buf.subarray(0, got))
+  }
+  if (scratchView.length !== n) scratchView = SCRATCH.subarray(0, n)
+  const got = recvNow(sock, scratchView)
+  if (got === AGAIN) return AGAIN
+  const data = Buffer.allocUnsafe(got)
+  SCRATCH.copy(data, 0, 0, got)
+  return data
+}
+
 /** An operation waiting in a socket's reader or writer slot. */
 class Operation<T> implements Waiter {
   readonly #onAbort: (() => void) | undefined
@@ -169,11 +193,7 @@ export function sockRecv(r: Readiness, sock: Socket, n: number, options?: Operat
   } catch (error) {
     return Promise.reject(error)
   }
-  return operate(r, 'sockRecv', 'recv', EPOLLIN, sock, options, () => {
-    const buf = Buffer.allocUnsafe(n)
-    const got = recvNow(sock, buf)
-    return got === AGAIN ? AGAIN : buf.subarray(0, got)
-  })
+  return operate(r, 'sockRecv', 'recv', EPOLLIN, sock, options, () => recvCopy(sock, n))
 }
 
 /** Receives into `buf`: the byte count, 0 at end of stream (asyncio's `sock_recv_into`). */
