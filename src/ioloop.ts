@@ -49,6 +49,8 @@ export interface RemoteHandle {
 
 /** The most a turn waits without a timeout due (Tornado's _POLL_TIMEOUT). */
 const MAX_WAIT_SECONDS = 3600
+/** The most events a turn dispatches (as `Epoll.poll`'s default); more wait for the next turn. */
+const MAX_EVENTS = 1023
 
 /** An event loop over an Epoll, with callbacks and timeouts (Tornado's IOLoop). */
 export class IOLoop implements Disposable {
@@ -66,8 +68,10 @@ export class IOLoop implements Disposable {
 
   readonly #epoll = new Epoll()
   readonly #handlers = new Map<number, [FileLike, Handler<any>]>()
-  /** The events of the batch being dispatched; removeHandler drops an fd's pending entry. */
-  readonly #pending = new Map<number, number>()
+  /** Where each turn's events are polled: `[fd, events]` pairs, at most MAX_EVENTS. */
+  readonly #events = new Uint32Array(2 * MAX_EVENTS)
+  /** The fds unregistered since the batch being dispatched was polled: their events in it are dropped. */
+  readonly #dropped = new Set<number>()
   #callbacks: (() => void)[] = []
   readonly #timeouts = new TimeoutQueue()
   readonly #waker: number
@@ -268,10 +272,10 @@ export class IOLoop implements Disposable {
   start(): Promise<void> {
     this.#begin()
     const stopped = new Promise<void>((resolve) => (this.#finish = resolve))
-    this.#epoll.watch((events) => {
-      this.#dispatch(events)
+    this.#epoll.watchInto(this.#events, (count) => {
+      this.#dispatch(count)
       this.#reschedule()
-    }, -1, (error) => {
+    }, (error) => {
       // The watch has failed (its epoll fd closed behind its back): the loop cannot go on.
       this.stop()
       this.#run(() => {
@@ -289,7 +293,7 @@ export class IOLoop implements Disposable {
       while (this.#running) {
         this.#runDue()
         if (!this.#running) break
-        this.#dispatch(this.#epoll.poll(this.#waitSeconds()))
+        this.#dispatch(this.#epoll.pollInto(this.#events, this.#waitSeconds()))
       }
     } finally {
       this.#running = false
@@ -362,14 +366,16 @@ export class IOLoop implements Disposable {
     return Math.max(0, Math.min(deadline - this.time(), MAX_WAIT_SECONDS))
   }
 
-  #dispatch(events: [number, number][]): void {
-    for (const [fd, mask] of events) this.#pending.set(fd, mask)
-    for (const [fd, mask] of this.#pending) {
-      this.#pending.delete(fd)
+  /** Runs the handlers of the `count` events just polled into `#events`. */
+  #dispatch(count: number): void {
+    const events = this.#events
+    this.#dropped.clear()
+    for (let i = 0; i < 2 * count; i += 2) {
+      const fd = events[i]
       if (fd === this.#waker) this.#receiveRemote()
-      else {
+      else if (!this.#dropped.has(fd)) {
         const entry = this.#handlers.get(fd)
-        if (entry !== undefined) this.#run(() => entry[1](entry[0], mask), () => this.#drop(fd, entry))
+        if (entry !== undefined) this.#runHandler(fd, entry, events[i + 1])
       }
     }
   }
@@ -399,15 +405,29 @@ export class IOLoop implements Disposable {
     else if (this.#timeouts.nextDeadline() !== undefined) this.#timer = setTimeout(turn, Math.ceil(wait * 1000))
   }
 
-  /** Runs `fn`; an exception goes to `onError`, but `gone()` handles a gone peer's, when given. */
-  #run(fn: () => void, gone?: () => void): void {
+  /** Runs `fn`; an exception goes to `onError` (see `#failed`). */
+  #run(fn: () => void): void {
     try {
       fn()
     } catch (e) {
-      if (gone !== undefined && peerGone(e)) return gone()
-      if (e instanceof OSError && e.code === 'EPIPE') return // the client went away: not an error
-      this.#report(e)
+      this.#failed(e)
     }
+  }
+
+  /** Runs `fd`'s handler `entry` for `events`; if it throws because the peer is gone, `fd` is dropped. */
+  #runHandler(fd: number, entry: [FileLike, Handler<any>], events: number): void {
+    try {
+      entry[1](entry[0], events)
+    } catch (e) {
+      if (peerGone(e)) this.#drop(fd, entry)
+      else this.#failed(e)
+    }
+  }
+
+  /** An exception of a callback or handler goes to `onError`, except EPIPE. */
+  #failed(error: unknown): void {
+    if (error instanceof OSError && error.code === 'EPIPE') return // the client went away: not an error
+    this.#report(error)
   }
 
   /** Hands `error` to `onError`. */
@@ -421,7 +441,7 @@ export class IOLoop implements Disposable {
 
   /** Forgets `fd`'s handler and its pending events, and unregisters it. */
   #unregister(fd: number): void {
-    this.#pending.delete(fd)
+    this.#dropped.add(fd)
     if (!this.#handlers.delete(fd)) return // not watched (or the loop is closed): nothing to unregister
     try {
       this.#epoll.unregister(fd)
