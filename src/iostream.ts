@@ -100,7 +100,7 @@ export class IOStream {
     try {
       let from = 0
       while (true) {
-        const at = this.#buf.subarray(this.#start, this.#end).indexOf(delim, from)
+        const at = this.#find(delim, from)
         const size = this.#end - this.#start
         const needed = at >= 0 ? at + delim.length : size + 1
         if (maxBytes !== undefined && needed > maxBytes) {
@@ -196,9 +196,20 @@ export class IOStream {
     this.#end += data.copy(this.#buf, this.#end)
   }
 
+  /**
+   * Where `delim` starts first in the buffered bytes, at or after `from` (both counted from
+   * `#start`), or -1. The search runs on the buffer itself (no view made per search): a match
+   * that ends past `#end` is none.
+   */
+  #find(delim: Uint8Array, from: number): number {
+    const found = this.#buf.indexOf(delim.length === 1 ? delim[0] : delim, this.#start + from)
+    return found >= 0 && found + delim.length <= this.#end ? found - this.#start : -1
+  }
+
   /** The first `n` buffered bytes, as a Buffer of their own; the buffer goes once all are taken. */
   #take(n: number): Buffer {
-    const out = Buffer.from(this.#buf.subarray(this.#start, this.#start + n))
+    const out = Buffer.allocUnsafe(n)
+    this.#buf.copy(out, 0, this.#start, this.#start + n)
     this.#start += n
     if (this.#start === this.#end) {
       this.#buf = EMPTY
