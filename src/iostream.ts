@@ -160,17 +160,21 @@ export class IOStream {
     this.#reading = true
   }
 
-  /** Reads what the socket has (waiting for some) into the buffer; at end of stream, closes and throws. */
-  async #fill(): Promise<void> {
-    if (this.#end - this.#start >= this.#maxBufferSize) throw new UnsatisfiableReadError(`read buffer full (maxBufferSize ${this.#maxBufferSize})`)
-    let data: Buffer
-    try {
-      data = await this.#loop.sockRecv(this.#sock, READ_CHUNK)
-    } catch (error) {
-      throw this.#closedBy(error)
+  /**
+   * Reads what the socket has (waiting for some) into the buffer; at end of stream, closes and
+   * rejects. A plain promise chain, not an async function: a stream waiting for data keeps no
+   * frame of its own beside the reader's.
+   */
+  #fill(): Promise<void> {
+    if (this.#end - this.#start >= this.#maxBufferSize) {
+      return Promise.reject(new UnsatisfiableReadError(`read buffer full (maxBufferSize ${this.#maxBufferSize})`))
     }
-    if (data.length === 0) throw this.#closedBy(undefined)
-    this.#append(data)
+    return this.#loop.sockRecv(this.#sock, READ_CHUNK).then((data) => {
+      if (data.length === 0) throw this.#closedBy(undefined)
+      this.#append(data)
+    }, (error) => {
+      throw this.#closedBy(error)
+    })
   }
 
   /**
