@@ -20,7 +20,7 @@ import { eventMask, fileno } from './args.js'
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT } from './constants.js'
 import { Epoll, type FileLike } from './epoll.js'
 import { ConnectionError, OSError, RuntimeError, osError } from './errors.js'
-import { Readiness } from './readiness.js'
+import { Readiness, type Watch } from './readiness.js'
 import type { Address, Socket } from './socket.js'
 import * as ops from './sockops.js'
 import type { OperationOptions } from './sockops.js'
@@ -67,7 +67,7 @@ export class IOLoop implements Disposable {
   onMessage: (message: unknown) => void = () => {}
 
   readonly #epoll = new Epoll()
-  readonly #handlers = new Map<number, [FileLike, Handler<any>]>()
+  readonly #handlers = new Map<number, Watch>()
   /** Where each turn's events are polled: `[fd, events]` pairs, at most MAX_EVENTS. */
   readonly #events = new Uint32Array(2 * MAX_EVENTS)
   /** The fds unregistered since the batch being dispatched was polled: their events in it are dropped. */
@@ -84,9 +84,9 @@ export class IOLoop implements Disposable {
   #finish: (() => void) | undefined
   /** The readers and writers: addReader/addWriter and the awaitable socket operations. */
   readonly #readiness = new Readiness({
-    register: (fd, fileobj, handler, events) => {
+    register: (fd, watch, events) => {
       this.#epoll.register(fd, events | IOLoop.ERROR)
-      this.#handlers.set(fd, [fileobj, handler])
+      this.#handlers.set(fd, watch)
     },
     modify: (fd, events) => this.#epoll.modify(fd, events | IOLoop.ERROR),
     unregister: (fd) => this.#unregister(fd),
@@ -122,7 +122,7 @@ export class IOLoop implements Disposable {
     const fd = fileno(fileobj)
     this.#readiness.release(fd) // interest that finished socket operations left gives way
     this.#epoll.register(fd, eventMask(events) | IOLoop.ERROR)
-    this.#handlers.set(fd, [fileobj, handler])
+    this.#handlers.set(fd, new HandlerWatch(fileobj, handler))
   }
 
   /** Changes the events a handler waits for (ERROR always). */
@@ -222,7 +222,7 @@ export class IOLoop implements Disposable {
    * whose finished operations left their interest (a new Map, for inspection).
    */
   watched(): Map<number, FileLike> {
-    return new Map([...this.#handlers].map(([fd, [fileobj]]) => [fd, fileobj]))
+    return new Map([...this.#handlers].map(([fd, { fileobj }]) => [fd, fileobj]))
   }
 
   /** Runs `callback(...args)` on the next turn. (From another thread: `remote()`.) */
@@ -323,7 +323,7 @@ export class IOLoop implements Disposable {
     this.#closed = true
     this.#readiness.close(new RuntimeError('IOLoop is closed', 'ERR_CLOSED'))
     if (allFds) {
-      for (const [fd, [fileobj]] of this.#handlers) {
+      for (const [fd, { fileobj }] of this.#handlers) {
         const closable = fileobj as { close?: () => void }
         if (typeof closable.close === 'function') closable.close()
         else fdClose(fd)
@@ -374,8 +374,8 @@ export class IOLoop implements Disposable {
       const fd = events[i]
       if (fd === this.#waker) this.#receiveRemote()
       else if (!this.#dropped.has(fd)) {
-        const entry = this.#handlers.get(fd)
-        if (entry !== undefined) this.#runHandler(fd, entry, events[i + 1])
+        const watch = this.#handlers.get(fd)
+        if (watch !== undefined) this.#runWatch(fd, watch, events[i + 1])
       }
     }
   }
@@ -414,12 +414,12 @@ export class IOLoop implements Disposable {
     }
   }
 
-  /** Runs `fd`'s handler `entry` for `events`; if it throws because the peer is gone, `fd` is dropped. */
-  #runHandler(fd: number, entry: [FileLike, Handler<any>], events: number): void {
+  /** Runs `fd`'s `watch` for `events`; if it throws because the peer is gone, `fd` is dropped. */
+  #runWatch(fd: number, watch: Watch, events: number): void {
     try {
-      entry[1](entry[0], events)
+      watch.run(events)
     } catch (e) {
-      if (peerGone(e)) this.#drop(fd, entry)
+      if (peerGone(e)) this.#drop(fd, watch)
       else this.#failed(e)
     }
   }
@@ -450,11 +450,11 @@ export class IOLoop implements Disposable {
     }
   }
 
-  /** Removes the handler `entry` of `fd` and closes its fileobj, unless the handler has been replaced or removed. */
-  #drop(fd: number, entry: [FileLike, Handler<any>]): void {
-    if (this.#handlers.get(fd) !== entry) return // removed by the handler: what is left is its owner's
-    this.removeHandler(entry[0])
-    const closable = entry[0] as { close?: () => void }
+  /** Removes the `watch` of `fd` and closes its fileobj, unless the handler has been replaced or removed. */
+  #drop(fd: number, watch: Watch): void {
+    if (this.#handlers.get(fd) !== watch) return // removed by the handler: what is left is its owner's
+    this.removeHandler(watch.fileobj)
+    const closable = watch.fileobj as { close?: () => void }
     this.#run(() => (typeof closable.close === 'function' ? closable.close() : fdClose(fd)))
   }
 
@@ -462,7 +462,7 @@ export class IOLoop implements Disposable {
     try {
       return fileno(fileobj)
     } catch {
-      for (const [fd, [obj]] of this.#handlers) if (obj === fileobj) return fd
+      for (const [fd, watch] of this.#handlers) if (watch.fileobj === fileobj) return fd
       return undefined
     }
   }
@@ -481,6 +481,15 @@ function callable(fn: unknown, name: string): void {
 function peerGone(error: unknown): boolean {
   if (!(error instanceof OSError) || error.syscall === 'accept') return false
   return error instanceof ConnectionError || error.code === 'ENOTCONN'
+}
+
+/** A handler from `addHandler`, as the loop keeps it. */
+class HandlerWatch implements Watch {
+  constructor(readonly fileobj: FileLike, readonly handler: Handler<any>) {}
+
+  run(events: number): void {
+    this.handler(this.fileobj, events)
+  }
 }
 
 /** A reader or writer callback as the readiness slots hold it. */
