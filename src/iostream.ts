@@ -2,10 +2,11 @@
  * `IOStream`: Tornado's IOStream over a non-blocking fdpoll Socket and an IOLoop, in camelCase.
  * Reads take what the socket has through `loop.sockRecv` (so a read that can be served from the
  * socket at once never waits on the loop) and keep what is not yet returned in one buffer, none
- * while nothing is (a stream waiting for its next request holds no buffer); writes queue, go out together, and each resolves
- * once its bytes are sent. One read at a time (a second rejects with a RuntimeError naming the
- * socket); writes may overlap. The peer closing, or a connection error, closes the stream and
- * rejects with a StreamClosedError carrying the bytes read and not yet returned.
+ * while nothing is (a stream waiting for its next request holds no buffer); writes queue, go out
+ * together, and each resolves once its bytes are sent. One read at a time (a second rejects with
+ * a RuntimeError naming the socket); writes may overlap. The peer closing, or a connection
+ * error, closes the stream and rejects with a StreamClosedError carrying the bytes read and not
+ * yet returned.
  */
 import { ConnectionError, OSError, PythonError, RuntimeError, ValueError } from './errors.js'
 import type { IOLoop } from './ioloop.js'
