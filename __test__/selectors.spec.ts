@@ -25,7 +25,7 @@ import {
   socketpair,
   type SelectorKey,
 } from '../src/index.js'
-import { socketpairsUpTo, writeLater } from './helpers.js'
+import { socketpairsUpTo, writtenLater } from './helpers.js'
 import { fdCount, openFds } from './inspect.js'
 
 const SELECTORS = [EpollSelector, PollSelector, SelectSelector] as const
@@ -367,9 +367,7 @@ for (const Selector of SELECTORS) {
   test(`${name}: select(0) and select(-1) do not block, select(0.05) waits at least 50 ms`, async (t) => {
     using s = new Selector()
     t.deepEqual(s.select(0), [], 'nothing registered (bpo-23009)')
-    using pair = closing(socketpair())
-    const [rd, peer] = pair
-    const writer = writeLater(peer, 2, 'late') // a select that blocked would end in 2 s with `rd` ready
+    const [rd, writer] = writtenLater(t, 2, 'late') // a select that blocked would end in 2 s with `rd` ready
     t.teardown(writer.stop)
     using other = closing(socketpair())
     const wrKey = s.register(other[0], EVENT_WRITE)
@@ -409,11 +407,9 @@ for (const Selector of SELECTORS) {
   for (const timeout of [undefined, null]) {
     test(`${name}: select(${timeout}) blocks until a file is ready`, async (t) => {
       using s = new Selector()
-      using pair = closing(socketpair())
-      const [rd, peer] = pair
-      const key = s.register(rd, EVENT_READ)
       const start = process.hrtime.bigint()
-      const writer = writeLater(peer, 0.1, 'x')
+      const [rd, writer] = writtenLater(t, 0.1, 'x')
+      const key = s.register(rd, EVENT_READ)
       t.teardown(writer.stop)
       t.deepEqual(s.select(timeout), [[key, EVENT_READ]])
       const ms = msSince(start)
