@@ -67,6 +67,8 @@ class Stream {
   sock: net.Socket | null = null
   local: Address | null = null
   peer: Address | null = null
+  /** The other end of a socketpair (whose close, unlike a shutdown, hangs this end up). */
+  partner: Stream | null = null
   readonly chunks: Buffer[] = []
   bytes = 0
   peerFin = false
@@ -83,18 +85,23 @@ class Stream {
     this.opts = opts
   }
 
-  /** Linux's `tcp_poll` over this socket's state. */
+  /**
+   * Linux's `tcp_poll` over this socket's state; for a Unix stream its `unix_poll`, which adds
+   * EPOLLWRBAND to writable and hangs up once a socketpair's other end is closed (the close
+   * shut both directions of this end; its end of stream came after the last byte).
+   */
   readiness(): number {
     if (this.state === 'listening') return this.queue.length > 0 ? EPOLLIN | EPOLLRDNORM : 0
     const closed = this.state === 'closed'
     const rcvShut = this.rdShut || this.peerFin || closed
-    const sndShut = this.wrShut || closed
+    const sndShut = this.wrShut || closed || (this.peerFin && this.partner?.state === 'closed')
+    const writable = this.family === AF_UNIX ? EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND : EPOLLOUT | EPOLLWRNORM
     let bits = 0
     if ((rcvShut && sndShut) || this.state === 'fresh' || this.state === 'bound') bits |= EPOLLHUP
     if (rcvShut) bits |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP
     if (this.state !== 'connecting') {
       if (this.bytes > 0) bits |= EPOLLIN | EPOLLRDNORM
-      if (sndShut || !this.blocked) bits |= EPOLLOUT | EPOLLWRNORM
+      if (sndShut || !this.blocked) bits |= writable
     }
     if (this.soError !== 0) bits |= EPOLLERR
     return bits
@@ -203,6 +210,8 @@ export class SocketTable {
         [new Stream(fd0, AF_UNIX, defaultOptions()), client],
         [new Stream(fd1, AF_UNIX, defaultOptions()), await accepted],
       ]
+      ends[0][0].partner = ends[1][0]
+      ends[1][0].partner = ends[0][0]
       for (const [end, sock] of ends) {
         end.state = 'connected'
         end.local = unix('')
@@ -356,6 +365,7 @@ export class SocketTable {
     for (const conn of s.queue.splice(0)) if (conn.sock !== null) reset(conn.sock)
     if (s.sock !== null) this.#release(s.sock, s.bytes > 0)
     s.state = 'closed'
+    if (s.partner !== null) this.#changed(s.partner, 0) // its hang-up, if its end of stream came already
     return 0
   }
 
