@@ -40,8 +40,11 @@ export interface WakeSource {
    * the changes to the engine (`vfdNotify`): whether any came.
    */
   wait(timeoutMs: number): boolean
-  /** Hands the changes that came since the last call to the engine, without blocking: how many. */
-  drain(): number
+  /**
+   * Hands the changes that came since the last call to the engine, without blocking: how many
+   * (absent: a source whose changes come only while a wait blocks).
+   */
+  drain?(): number
 }
 
 /** A cell nobody notifies: `Atomics.wait` on it sleeps for its whole timeout. */
@@ -53,7 +56,6 @@ const sleeper: WakeSource = {
     Atomics.wait(never, 0, 0, timeoutMs < 0 ? Infinity : timeoutMs)
     return false
   },
-  drain: () => 0,
 }
 
 let source = sleeper
@@ -73,7 +75,7 @@ export function waitForChanges(timeoutMs: number): boolean {
  * no timeout sees them: without it, one that follows no other call would report stale readiness.
  */
 export function takeChanges(): void {
-  source.drain()
+  source.drain?.()
 }
 
 /**
