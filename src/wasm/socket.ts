@@ -174,15 +174,15 @@ export function socketFunctions(engine: Engine, started: (host: SocketHost) => v
     if (family !== AF_UNIX) return -constants.errno.EOPNOTSUPP // as Linux: only AF_UNIX pairs
     if (proto !== 0) return -constants.errno.EPROTONOSUPPORT
     const h = host()
-    const second = vfdOpen(0)
-    if (second < 0) return second
+    const first = vfdOpen(0) // the lower number first, as Linux gives them
+    if (first < 0) return first
     const fd = { blocking: (ty & SOCK_NONBLOCK) === 0, stream: true }
-    const first = open((vfd) => h.socketpair(vfd, second, ty), fd)
-    if (first < 0) {
-      closeVfd(second)
-      return first
+    const second = open((vfd) => h.socketpair(first, vfd, ty), fd)
+    if (second < 0) {
+      closeVfd(first)
+      return second
     }
-    sockets.set(second, { ...fd })
+    sockets.set(first, { ...fd })
     return [first, second]
   }
 
