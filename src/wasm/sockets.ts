@@ -67,7 +67,7 @@ class Stream {
   sock: net.Socket | null = null
   local: Address | null = null
   peer: Address | null = null
-  /** The other end of a socketpair (whose close, unlike a shutdown, hangs this end up). */
+  /** The other end of a socketpair (whose close, unlike a shutdown, hangs this end up, and fails a send). */
   partner: Stream | null = null
   readonly chunks: Buffer[] = []
   bytes = 0
@@ -663,6 +663,8 @@ export class SocketTable {
     if (s.state === 'connecting') return -errno.EAGAIN
     if (s.state === 'closed' || s.wrShut) return s.soError !== 0 ? -this.#takeError(s) : -errno.EPIPE
     if (s.state !== 'connected' || s.sock === null) return -errno.EPIPE
+    // Linux's unix_stream_sendmsg: EPIPE at once when the other end is closed or shut for reading.
+    if (s.partner !== null && (s.partner.state === 'closed' || s.partner.rdShut)) return -errno.EPIPE
     if (s.blocked) return -errno.EAGAIN
     const room = s.opts.sndbuf - s.sock.writableLength
     const take = Math.min(room, data.length)
