@@ -122,11 +122,12 @@ async function answer(): Promise<void> {
   next(seq)
 }
 
-// A throw outside a request (a Node event handler) would leave the caller waiting: say so and end.
-process.on('uncaughtException', (err) => {
+// However the worker ends (a throw outside a request, in a Node event handler, or the end of its
+// loop), a caller blocked on it would wait for ever: say so and wake it, in a request or a wait.
+process.on('exit', () => {
   Atomics.store(control, READY, -1)
   Atomics.notify(control, REP)
-  throw err
+  ring.wakeWaiter()
 })
 // A pending waitAsync does not keep a worker's loop alive; the port does (host.ts unrefs the
 // worker, so the process does not wait for it).
