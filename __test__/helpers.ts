@@ -71,8 +71,14 @@ export interface Pipe extends Disposable {
   close(): void
 }
 
-/** The Pipe methods over two OS fds, with `cleanup` after both are closed. */
-function osPipe(r: number, w: number, cleanup: () => void): Pipe {
+/** An OS pipe: a FIFO, unlinked as soon as both ends are open. */
+function osPipe(): Pipe {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpoll-'))
+  const file = path.join(dir, 'fifo')
+  execFileSync('mkfifo', [file])
+  const r = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
+  const w = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)
+  fs.rmSync(dir, { recursive: true, force: true })
   const open = { r: true, w: true }
   const closeReader = () => {
     if (open.r) fs.closeSync(r)
@@ -85,7 +91,6 @@ function osPipe(r: number, w: number, cleanup: () => void): Pipe {
   const close = () => {
     closeReader()
     closeWriter()
-    cleanup()
   }
   return {
     r,
@@ -129,25 +134,9 @@ function socketPipe(): Pipe {
   }
 }
 
-/**
- * A pipe whose FIFO stays at `path` until `close()`, so that a child process can open it: an OS
- * FIFO, on every backend (a test of what a child writes to it is a kernel backend's test).
- */
-export function fifo(): Pipe & { readonly path: string } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpoll-'))
-  const file = path.join(dir, 'fifo')
-  execFileSync('mkfifo', [file])
-  const r = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
-  const w = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)
-  return { path: file, ...osPipe(r, w, () => fs.rmSync(dir, { recursive: true, force: true })) }
-}
-
-/** An anonymous pipe (a FIFO unlinked as soon as both ends are open); a socketpair on the WebAssembly backend. */
+/** An anonymous pipe; a socketpair on the WebAssembly backend (see `Pipe`). */
 export function pipe(): Pipe {
-  if (WASM) return socketPipe()
-  const p = fifo()
-  fs.rmSync(path.dirname(p.path), { recursive: true })
-  return p
+  return WASM ? socketPipe() : osPipe()
 }
 
 /** A cell nobody notifies: `Atomics.wait` on it sleeps. */
@@ -258,6 +247,7 @@ const sock = require('node:net').connect(path, () => setTimeout(() => {
       if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) child.kill('SIGKILL')
       await exited
     }
+    t.teardown(stop)
     until(() => pollOnce(listener.fileno(), POLLIN) !== 0, 'the writer to connect', 10_000)
     const [sock] = listener.accept()
     t.teardown(() => sock.close())
