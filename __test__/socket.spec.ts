@@ -43,7 +43,7 @@ import {
   setNoDelay,
   socketpair,
 } from '../src/index.js'
-import { IPV6_LOOPBACK, WASM, isSet, kernelOnly, testIf } from './helpers.js'
+import { IPV6_LOOPBACK, WASM, arrived, isSet, kernelOnly, testIf } from './helpers.js'
 import { LINUX, childFds, fdCount } from './inspect.js'
 
 /** Why the tests of SO_LINGER are kernel-only. */
@@ -350,6 +350,8 @@ testIf(LINUX, "kqueue's read and write filters fire one by one, so a wait may re
 
   client.send(Buffer.from('Hello!'))
   server.send(Buffer.from('world!!!'))
+  arrived(server) // the wait returns at the first edge: both must be there
+  arrived(client)
   const both = EPOLLIN | EPOLLOUT
   t.deepEqual(byFd(ep.poll(1, 4)), byFd([[client.fileno(), both], [server.fileno(), both]]))
 
