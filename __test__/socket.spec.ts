@@ -46,8 +46,6 @@ import {
 import { IPV6_LOOPBACK, WASM, arrived, isSet, kernelOnly, testIf } from './helpers.js'
 import { LINUX, childFds, fdCount } from './inspect.js'
 
-/** Why the tests of SO_LINGER are kernel-only. */
-const NO_LINGER = "SO_LINGER: Node's sockets, which the WebAssembly backend's host uses, cannot set it (ENOPROTOOPT)"
 /** Why the tests of Unix datagram sockets are kernel-only. */
 const NO_UNIX_DATAGRAMS = "Node's sockets, which the WebAssembly backend's host uses, have no Unix datagrams (ESOCKTNOSUPPORT)"
 
@@ -194,11 +192,7 @@ test('a non-blocking connect succeeds or is EINPROGRESS, then the socket is writ
 
 // Python takes the address from accept() itself; fdpoll asks getpeername(), which is ENOTCONN
 // once the peer has reset. Needs the native accept to return the address: ava flags the fix.
-testIf(
-  LINUX && !WASM,
-  WASM ? NO_LINGER
-    : 'Linux keeps a connection reset in the accept queue and accept() returns it; BSD kernels may fail it (ECONNABORTED) or drop it',
-)(
+testIf(LINUX, 'Linux keeps a connection reset in the accept queue and accept() returns it; BSD kernels may fail it (ECONNABORTED) or drop it')(
   'accept() of a connection reset before it was accepted returns it with its address', (t) => {
   using listener = createServer(['127.0.0.1', 0])
   using client = new Socket()
@@ -533,7 +527,7 @@ test('setCork sets TCP_CORK (TCP_NOPUSH on the BSDs); corked() holds it only dur
   t.is(sock.getsockopt(IPPROTO_TCP, CORK_OPTION), 0)
 })
 
-kernelOnly(NO_LINGER)('getsockopt with buflen returns the raw bytes: SO_LINGER as a struct linger', (t) => {
+test('getsockopt with buflen returns the raw bytes: SO_LINGER as a struct linger', (t) => {
   using sock = new Socket()
   t.deepEqual(sock.getsockopt(SOL_SOCKET, SO_LINGER, 8), Buffer.alloc(8))
   sock.setsockopt(SOL_SOCKET, SO_LINGER, Buffer.from(new Int32Array([1, 5]).buffer))

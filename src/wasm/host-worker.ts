@@ -82,7 +82,7 @@ async function serve(): Promise<number> {
     case Op.Shutdown:
       return table.shutdown(arg(0), arg(1))
     case Op.Close:
-      return table.close(arg(0))
+      return table.close(arg(0), arg(1) === 1)
     case Op.Name: {
       const name = table.name(arg(0), arg(1) !== 0)
       return typeof name === 'number' ? name : putAddress(name, 0, 0)

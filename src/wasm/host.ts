@@ -184,9 +184,12 @@ export class SocketHost {
     return this.#call(Op.Shutdown, fd, how)
   }
 
-  /** `close(2)`: 0 or -EBADF. The fd's last readiness changes reach the sink before this returns. */
-  close(fd: number): number {
-    return this.#call(Op.Close, fd)
+  /**
+   * `close(2)`: 0 or -EBADF. The fd's last readiness changes reach the sink before this returns.
+   * `reset` (SO_LINGER on with 0 seconds) resets a connection instead of closing it gracefully.
+   */
+  close(fd: number, reset = false): number {
+    return this.#call(Op.Close, fd, reset ? 1 : 0)
   }
 
   /** `getsockname(2)`, or `getpeername(2)` with `peer`: the address, or -errno. */

@@ -349,10 +349,10 @@ export class SocketTable {
 
   /**
    * `close(2)`: the fd is free at once. A stream's unsent bytes still go out (within
-   * LINGER_MS), unless unread bytes were left, which resets the connection as Linux does
-   * (except right after a write: Node then closes with a FIN).
+   * LINGER_MS), unless unread bytes were left or `abort` (SO_LINGER 0 s) asks, which resets the
+   * connection as Linux does (except right after a write: Node then closes with a FIN).
    */
-  close(fd: number): number {
+  close(fd: number, abort = false): number {
     const s = this.#fds.get(fd)
     if (s === undefined) return -errno.EBADF
     this.#fds.delete(fd)
@@ -363,7 +363,7 @@ export class SocketTable {
     }
     s.server?.close()
     for (const conn of s.queue.splice(0)) if (conn.sock !== null) reset(conn.sock)
-    if (s.sock !== null) this.#release(s.sock, s.bytes > 0)
+    if (s.sock !== null) this.#release(s.sock, abort || s.bytes > 0)
     s.state = 'closed'
     if (s.partner !== null) this.#changed(s.partner, 0) // its hang-up, if its end of stream came already
     return 0
@@ -682,14 +682,14 @@ export class SocketTable {
   }
 
   /**
-   * Lets a closed stream's Node socket go: reset at once if bytes were left unread (as Linux
-   * does), else once what it holds is sent.
+   * Lets a closed stream's Node socket go: reset at once if `abort` (bytes were left unread, as
+   * Linux does, or SO_LINGER 0 s), else once what it holds is sent.
    */
-  #release(sock: net.Socket, unread: boolean): void {
+  #release(sock: net.Socket, abort: boolean): void {
     sock.removeAllListeners('data')
     sock.on('error', () => {})
     if (sock.destroyed) return
-    if (unread) {
+    if (abort) {
       reset(sock)
       return
     }
