@@ -425,3 +425,22 @@ test.serial('the worker does not keep the process alive', (t) => {
   t.is(run.stdout.trim(), 'done', run.stderr)
   t.is(run.status, 0, 'exited on its own')
 })
+
+test.serial('a wait that blocks this thread with no limit ends, with the stopped error, when the worker dies', (t) => {
+  // A preload, which the worker runs too, throws there after 300 ms, outside any request.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpoll-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const preload = path.join(dir, 'crash-worker.cjs')
+  fs.writeFileSync(preload, `if (!require('node:worker_threads').isMainThread) setTimeout(() => { throw new Error('crash') }, 300)`)
+  const script = `
+    const { SocketHost } = require('./src/wasm/host.ts')
+    const host = new SocketHost(() => {})
+    try {
+      host.wait(-1)
+      console.log('woke')
+    } catch (err) {
+      console.log(err.message)
+    }`
+  const run = spawnSync(process.execPath, ['--require', preload, '--import', 'tsx', '-e', script], { cwd: ROOT, timeout: 20_000, encoding: 'utf8' })
+  t.is(run.stdout.trim(), "fdpoll: the WebAssembly backend's socket host has stopped", run.stderr)
+})

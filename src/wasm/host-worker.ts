@@ -84,7 +84,7 @@ async function serve(): Promise<number> {
     case Op.Shutdown:
       return table.shutdown(arg(0), arg(1))
     case Op.Close:
-      return table.close(arg(0))
+      return table.close(arg(0), arg(1) === 1)
     case Op.Name: {
       const name = table.name(arg(0), arg(1) !== 0)
       return typeof name === 'number' ? name : putAddress(name, 0, 0)
@@ -141,11 +141,12 @@ async function answer(): Promise<void> {
   next(seq)
 }
 
-// A throw outside a request (a Node event handler) would leave the caller waiting: say so and end.
-process.on('uncaughtException', (err) => {
+// However the worker ends (a throw outside a request, in a Node event handler, or the end of its
+// loop), a caller blocked on it would wait for ever: say so and wake it, in a request or a wait.
+process.on('exit', () => {
   Atomics.store(control, READY, -1)
   Atomics.notify(control, REP)
-  throw err
+  ring.wakeWaiter()
 })
 // A pending waitAsync does not keep a worker's loop alive; the port does (host.ts unrefs the
 // worker, so the process does not wait for it).

@@ -38,6 +38,12 @@ const HOST_BYTES = 1024
 /** The most `send`/`recvInto` move in one call. */
 export const MAX_TRANSFER = DATA_BYTES - HOST_BYTES
 
+/**
+ * The longest a blocked call waits before it looks again whether the worker still serves: a
+ * stopping worker wakes it at once (host-worker.ts), this covers a wake that came just before.
+ */
+const LIVENESS_MS = 1000
+
 /** The worker script: the dist bundle beside this one, or the source under tsx. */
 function workerScript(): { file: string; tsx: string | null } {
   if (__filename.endsWith('.ts')) {
@@ -181,9 +187,12 @@ export class SocketHost {
     return this.#call(Op.Shutdown, fd, how)
   }
 
-  /** `close(2)`: 0 or -EBADF. The fd's last readiness changes reach the sink before this returns. */
-  close(fd: number): number {
-    return this.#call(Op.Close, fd)
+  /**
+   * `close(2)`: 0 or -EBADF. The fd's last readiness changes reach the sink before this returns.
+   * `reset` (SO_LINGER on with 0 seconds) resets a connection instead of closing it gracefully.
+   */
+  close(fd: number, reset = false): number {
+    return this.#call(Op.Close, fd, reset ? 1 : 0)
   }
 
   /** `getsockname(2)`, or `getpeername(2)` with `peer`: the address, or -errno. */
@@ -255,10 +264,16 @@ export class SocketHost {
 
   /**
    * Blocks this thread until readiness changes are published or `timeoutMs` passes (negative:
-   * no limit), then drains them into the sink: whether any came.
+   * no limit), then drains them into the sink: whether any came. Throws if the worker stops.
    */
   wait(timeoutMs: number): boolean {
-    return this.#ring.wait(timeoutMs) && this.drain() > 0
+    const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs
+    for (;;) {
+      if (Atomics.load(this.#control, READY) !== 1) throw this.#gone()
+      const left = deadline - performance.now()
+      if (this.#ring.wait(Math.max(0, Math.min(left, LIVENESS_MS)))) return this.drain() > 0
+      if (left <= LIVENESS_MS) return false
+    }
   }
 
   /** Hands the published readiness changes to the sink: how many. */
@@ -291,7 +306,7 @@ export class SocketHost {
     Atomics.notify(control, REQ)
     while (Atomics.load(control, REP) !== seq) {
       if (Atomics.load(control, READY) !== 1) throw this.#gone()
-      Atomics.wait(control, REP, (seq - 1) | 0)
+      Atomics.wait(control, REP, (seq - 1) | 0, LIVENESS_MS)
     }
     const result = control[RESULT]
     this.drain()

@@ -78,6 +78,11 @@ export class RingWriter {
     if (waiting.async) void waiting.value.then(flush)
     else setImmediate(flush)
   }
+
+  /** Wakes a caller blocked in `RingReader.wait` with no entry: the worker is stopping. */
+  wakeWaiter(): void {
+    Atomics.notify(this.#ring, WRITE)
+  }
 }
 
 /** The calling thread's side. */

@@ -67,6 +67,8 @@ class Stream {
   sock: net.Socket | null = null
   local: Address | null = null
   peer: Address | null = null
+  /** The other end of a socketpair (whose close, unlike a shutdown, hangs this end up, and fails a send). */
+  partner: Stream | null = null
   readonly chunks: Buffer[] = []
   bytes = 0
   peerFin = false
@@ -83,18 +85,23 @@ class Stream {
     this.opts = opts
   }
 
-  /** Linux's `tcp_poll` over this socket's state. */
+  /**
+   * Linux's `tcp_poll` over this socket's state; for a Unix stream its `unix_poll`, which adds
+   * EPOLLWRBAND to writable and hangs up once a socketpair's other end is closed (the close
+   * shut both directions of this end; its end of stream came after the last byte).
+   */
   readiness(): number {
     if (this.state === 'listening') return this.queue.length > 0 ? EPOLLIN | EPOLLRDNORM : 0
     const closed = this.state === 'closed'
     const rcvShut = this.rdShut || this.peerFin || closed
-    const sndShut = this.wrShut || closed
+    const sndShut = this.wrShut || closed || (this.peerFin && this.partner?.state === 'closed')
+    const writable = this.family === AF_UNIX ? EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND : EPOLLOUT | EPOLLWRNORM
     let bits = 0
     if ((rcvShut && sndShut) || this.state === 'fresh' || this.state === 'bound') bits |= EPOLLHUP
     if (rcvShut) bits |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP
     if (this.state !== 'connecting') {
       if (this.bytes > 0) bits |= EPOLLIN | EPOLLRDNORM
-      if (sndShut || !this.blocked) bits |= EPOLLOUT | EPOLLWRNORM
+      if (sndShut || !this.blocked) bits |= writable
     }
     if (this.soError !== 0) bits |= EPOLLERR
     return bits
@@ -203,6 +210,8 @@ export class SocketTable {
         [new Stream(fd0, AF_UNIX, defaultOptions()), client],
         [new Stream(fd1, AF_UNIX, defaultOptions()), await accepted],
       ]
+      ends[0][0].partner = ends[1][0]
+      ends[1][0].partner = ends[0][0]
       for (const [end, sock] of ends) {
         end.state = 'connected'
         end.local = unix('')
@@ -340,10 +349,10 @@ export class SocketTable {
 
   /**
    * `close(2)`: the fd is free at once. A stream's unsent bytes still go out (within
-   * LINGER_MS), unless unread bytes were left, which resets the connection as Linux does
-   * (except right after a write: Node then closes with a FIN).
+   * LINGER_MS), unless unread bytes were left or `abort` (SO_LINGER 0 s) asks, which resets the
+   * connection as Linux does (except right after a write: Node then closes with a FIN).
    */
-  close(fd: number): number {
+  close(fd: number, abort = false): number {
     const s = this.#fds.get(fd)
     if (s === undefined) return -errno.EBADF
     this.#fds.delete(fd)
@@ -354,8 +363,9 @@ export class SocketTable {
     }
     s.server?.close()
     for (const conn of s.queue.splice(0)) if (conn.sock !== null) reset(conn.sock)
-    if (s.sock !== null) this.#release(s.sock, s.bytes > 0)
+    if (s.sock !== null) this.#release(s.sock, abort || s.bytes > 0)
     s.state = 'closed'
+    if (s.partner !== null) this.#changed(s.partner, 0) // its hang-up, if its end of stream came already
     return 0
   }
 
@@ -653,6 +663,8 @@ export class SocketTable {
     if (s.state === 'connecting') return -errno.EAGAIN
     if (s.state === 'closed' || s.wrShut) return s.soError !== 0 ? -this.#takeError(s) : -errno.EPIPE
     if (s.state !== 'connected' || s.sock === null) return -errno.EPIPE
+    // Linux's unix_stream_sendmsg: EPIPE at once when the other end is closed or shut for reading.
+    if (s.partner !== null && (s.partner.state === 'closed' || s.partner.rdShut)) return -errno.EPIPE
     if (s.blocked) return -errno.EAGAIN
     const room = s.opts.sndbuf - s.sock.writableLength
     const take = Math.min(room, data.length)
@@ -670,14 +682,14 @@ export class SocketTable {
   }
 
   /**
-   * Lets a closed stream's Node socket go: reset at once if bytes were left unread (as Linux
-   * does), else once what it holds is sent.
+   * Lets a closed stream's Node socket go: reset at once if `abort` (bytes were left unread, as
+   * Linux does, or SO_LINGER 0 s), else once what it holds is sent.
    */
-  #release(sock: net.Socket, unread: boolean): void {
+  #release(sock: net.Socket, abort: boolean): void {
     sock.removeAllListeners('data')
     sock.on('error', () => {})
     if (sock.destroyed) return
-    if (unread) {
+    if (abort) {
       reset(sock)
       return
     }

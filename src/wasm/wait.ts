@@ -40,6 +40,11 @@ export interface WakeSource {
    * the changes to the engine (`vfdNotify`): whether any came.
    */
   wait(timeoutMs: number): boolean
+  /**
+   * Hands the changes that came since the last call to the engine, without blocking: how many
+   * (absent: a source whose changes come only while a wait blocks).
+   */
+  drain?(): number
 }
 
 /** A cell nobody notifies: `Atomics.wait` on it sleeps for its whole timeout. */
@@ -66,6 +71,14 @@ export function waitForChanges(timeoutMs: number): boolean {
 }
 
 /**
+ * Hands the readiness changes that came since the last call to the engine, so that a poll with
+ * no timeout sees them: without it, one that follows no other call would report stale readiness.
+ */
+export function takeChanges(): void {
+  source.drain?.()
+}
+
+/**
  * The WebAssembly binding with an `epollPollInto` that blocks up to `timeoutMs` (-1: no limit)
  * as epoll_wait does. This thread's blocking wait is the engine's only parked waiter, so the
  * woken list it empties is its own.
@@ -73,6 +86,7 @@ export function waitForChanges(timeoutMs: number): boolean {
 export function withBlockingWaits(binding: typeof Binding & WasmHost): typeof Binding & WasmHost {
   const { epollPollInto: pollNow, epollPark, epollUnpark, epollTakeWoken } = binding
   const epollPollInto: typeof pollNow = (epfd, out, timeoutMs, maxevents) => {
+    takeChanges()
     let count = pollNow(epfd, out, 0, maxevents)
     if (count !== 0 || timeoutMs === 0) return count
     const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs
