@@ -73,13 +73,13 @@ export function countCtl(t: ExecutionContext): { readonly calls: number } {
 export function countPolls(t: ExecutionContext): { readonly calls: number } {
   const counter = { calls: 0 }
   const proto = Epoll.prototype as any
-  const original = proto.poll
-  proto.poll = function (this: Epoll, ...args: unknown[]) {
+  const original = proto.pollInto
+  proto.pollInto = function (this: Epoll, ...args: unknown[]) {
     counter.calls++
     return original.apply(this, args)
   }
   t.teardown(() => {
-    proto.poll = original
+    proto.pollInto = original
   })
   return counter
 }

@@ -76,6 +76,18 @@ test.serial('sockAccept, sockConnect, sockSendall, sockRecv and sockRecvInto ove
   t.deepEqual(errors, [])
 })
 
+test.serial('sockRecv returns a Buffer the size of the data: a kept message keeps no n-byte buffer alive', async (t) => {
+  const { loop } = startedLoop(t)
+  const [conn, client] = await tcpPair(t, loop)
+  for (const n of [1 << 16, 1 << 20]) { // from the scratch buffer, and past it
+    const reading = loop.sockRecv(conn, n)
+    await loop.sockSendall(client, Buffer.from('ping'))
+    const data = await reading
+    t.is(data.toString(), 'ping')
+    t.true(data.buffer.byteLength <= Buffer.poolSize, `a 4-byte message of sockRecv(conn, ${n}) holds ${data.buffer.byteLength} bytes (at most a slab of Node's Buffer pool)`)
+  }
+})
+
 test.serial('sockSendall waits while the peer does not read, and every byte arrives in order', async (t) => {
   const { loop } = startedLoop(t)
   const [conn, client] = await tcpPair(t, loop)

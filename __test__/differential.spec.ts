@@ -23,11 +23,15 @@ import {
   EPOLLRDBAND, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRBAND, EPOLLWRNORM, Epoll, OSError, SOCK_DGRAM, SOCK_STREAM, AF_UNIX,
   Socket, backend, osError, socketpair,
 } from '../src/index.js'
-import { testIf } from './helpers.js'
+import { WASM, testIf } from './helpers.js'
 import { LINUX } from './inspect.js'
 
 /** The fast-check seed; set FDPOLL_FC_SEED to replay another run. */
 const SEED = Number(process.env.FDPOLL_FC_SEED ?? 20261202)
+/** Why the comparison runs on the epoll backend only. */
+const NOT_EPOLL = WASM
+  ? "the programs use OS pipes, regular files and Unix datagram pairs, which the WebAssembly backend's engine cannot watch, and read readiness right after a write, before its host delivers the data"
+  : 'select.epoll exists on Linux only, and mio is not epoll'
 /** How many programs a run checks, and the most operations in one. */
 const PROGRAMS = 300
 const MAX_OPS = 20
@@ -302,7 +306,7 @@ class Python {
   }
 }
 
-testIf(LINUX && backend === 'epoll', 'select.epoll exists on Linux only, and mio is not epoll')(
+testIf(LINUX && backend === 'epoll', NOT_EPOLL)(
   `fdpoll's Epoll matches CPython's select.epoll on ${PROGRAMS} random programs (seed ${SEED})`,
   async (t) => {
     t.timeout(60_000)
@@ -364,7 +368,7 @@ const REGRESSIONS: Program[] = [
   },
 ]
 
-testIf(LINUX && backend === 'epoll', 'select.epoll exists on Linux only, and mio is not epoll')(
+testIf(LINUX && backend === 'epoll', NOT_EPOLL)(
   'fdpoll matches CPython on the programs the random runs found differences in',
   async (t) => {
     const python = new Python()

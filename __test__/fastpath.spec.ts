@@ -1,7 +1,7 @@
 /** The fast path: raw-fd functions that return counts, fds or -errno, and never throw for the OS. */
 import test from 'ava'
 import { EPOLLIN, EPOLLOUT, Epoll, createConnection, createServer, errno, fastpath } from '../src/index.js'
-import { pair } from './helpers.js'
+import { arrived, pair, peerClosed } from './helpers.js'
 
 function connectedPair() {
   const listener = createServer(['127.0.0.1', 0])
@@ -58,6 +58,7 @@ test('pollRecv waits, then reads each readable fd into its slot, skipping skipFd
   a2.send(Buffer.from('first'))
   b2.send(Buffer.from('second one'))
   skipped2.send(Buffer.from('left alone'))
+  for (const sock of [a, b, skipped]) arrived(sock) // `c` is ready at once: the wait would not wait for them
   const out = new Int32Array(3 * 8)
   const area = Buffer.alloc(8 * 4)
   const count = fastpath.pollRecv(ep.fileno(), out, 1000, area, 4, skipped.fileno())
@@ -73,6 +74,7 @@ test('pollRecv waits, then reads each readable fd into its slot, skipping skipFd
   t.deepEqual(got.get(c.fileno()), [EPOLLOUT, -errno.EAGAIN, ''], 'not readable: not read')
   t.is(skipped.recv(64).toString(), 'left alone')
   a2.close()
+  peerClosed(a)
   const resultFor = (fd: number) => {
     const count = fastpath.pollRecv(ep.fileno(), out, 0, area, 4, -1)
     for (let i = 0; i < count; i++) if (out[3 * i] === fd) return out[3 * i + 2]

@@ -1,6 +1,6 @@
 /**
- * Real fds for the tests (FIFOs stand in for pipes until there is a socket API), and what differs
- * between the platforms the suites run on: which tests run where, and how an option reads back.
+ * Real fds for the tests, and what differs between the platforms and backends the suites run on:
+ * which tests run where, how an option reads back, how long loopback data takes to arrive.
  */
 import test, { type ExecutionContext } from 'ava'
 import { execFileSync, spawn } from 'node:child_process'
@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
-import { Socket, backend, socketpair } from '../src/index.js'
+import { AF_UNIX, BlockingIOError, MSG_DONTWAIT, MSG_PEEK, POLLHUP, POLLIN, POLLRDHUP, SOCK_STREAM, Socket, backend, poll, socketpair } from '../src/index.js'
 import { LINUX } from './inspect.js'
 
 /** Whether this host has the IPv6 loopback address ::1 (containers often have no IPv6). */
@@ -50,33 +50,138 @@ export function isSet(t: ExecutionContext, value: unknown, message?: string): vo
   else t.true(typeof value === 'number' && value !== 0, `${message ?? 'set'}: read back ${String(value)}`)
 }
 
-/** Both ends of a pipe, non-blocking; `close()` (or `using`) closes both. */
+/**
+ * Both ends of a pipe, non-blocking; `close()` (or `using`) closes both. On the WebAssembly
+ * backend an OS pipe's fd means nothing to the engine, so a socketpair stands in: its readiness
+ * is a pipe's for what the tests ask (readable once written, writable, readable at the writer's
+ * close). `write`, `read` and the two closes work on either; a test that uses the fds with
+ * node:fs directly is a test of the OS pipe.
+ */
 export interface Pipe extends Disposable {
   readonly r: number
   readonly w: number
+  /** Writes `text` to `w`; returns once it can be read at `r` (on the WebAssembly backend, a moment after the send). */
+  write(text: string): void
+  /** Reads at most `buffer.length` bytes from `r`: how many. */
+  read(buffer: Uint8Array): number
+  /** Closes `r` only. */
+  closeReader(): void
+  /** Closes `w` only. */
+  closeWriter(): void
   close(): void
 }
 
-/** A pipe whose FIFO stays at `path` until `close()`, so that a child process can open it. */
-export function fifo(): Pipe & { readonly path: string } {
+/** An OS pipe: a FIFO, unlinked as soon as both ends are open. */
+function osPipe(): Pipe {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpoll-'))
   const file = path.join(dir, 'fifo')
   execFileSync('mkfifo', [file])
   const r = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
   const w = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK)
-  const close = () => {
-    fs.closeSync(r)
-    fs.closeSync(w)
-    fs.rmSync(dir, { recursive: true, force: true })
+  fs.rmSync(dir, { recursive: true, force: true })
+  const open = { r: true, w: true }
+  const closeReader = () => {
+    if (open.r) fs.closeSync(r)
+    open.r = false
   }
-  return { path: file, r, w, close, [Symbol.dispose]: close }
+  const closeWriter = () => {
+    if (open.w) fs.closeSync(w)
+    open.w = false
+  }
+  const close = () => {
+    closeReader()
+    closeWriter()
+  }
+  return {
+    r,
+    w,
+    write: (text) => void fs.writeSync(w, text),
+    read: (buffer) => fs.readSync(r, buffer),
+    closeReader,
+    closeWriter,
+    close,
+    [Symbol.dispose]: close,
+  }
 }
 
-/** An anonymous pipe: a FIFO unlinked as soon as both ends are open. */
+/** The WebAssembly backend's stand-in for a pipe: a socketpair, `r` reading and `w` writing. */
+function socketPipe(): Pipe {
+  const [reader, writer] = socketpair()
+  reader.setblocking(false)
+  writer.setblocking(false)
+  const r = reader.fileno()
+  const w = writer.fileno()
+  const close = () => {
+    reader.close()
+    writer.close()
+  }
+  return {
+    r,
+    w,
+    write(text) {
+      const queued = pending(reader)
+      writer.sendall(Buffer.from(text))
+      arrived(reader, queued + Buffer.byteLength(text))
+    },
+    read: (buffer) => reader.recvInto(buffer),
+    closeReader: () => reader.close(),
+    closeWriter() {
+      writer.close()
+      if (!reader.closed) until(() => (pollOnce(r, 0) & POLLHUP) !== 0, "the writer's close to hang the reader up")
+    },
+    close,
+    [Symbol.dispose]: close,
+  }
+}
+
+/** An anonymous pipe; a socketpair on the WebAssembly backend (see `Pipe`). */
 export function pipe(): Pipe {
-  const p = fifo()
-  fs.rmSync(path.dirname(p.path), { recursive: true })
-  return p
+  return WASM ? socketPipe() : osPipe()
+}
+
+/** A cell nobody notifies: `Atomics.wait` on it sleeps. */
+const tick = new Int32Array(new SharedArrayBuffer(4))
+
+/**
+ * Waits (at most `timeoutMs`, checking every millisecond) until `done()`, else throws naming
+ * `what`: for what a kernel has done when a call returns but the WebAssembly backend's host
+ * delivers a moment later (loopback data, a peer's close), since it crosses Node's sockets in the
+ * host's worker. On a kernel backend the condition holds at once.
+ */
+export function until(done: () => boolean, what: string, timeoutMs = 5000): void {
+  const deadline = Date.now() + timeoutMs
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${what}`)
+    Atomics.wait(tick, 0, 0, 1)
+  }
+}
+
+/** The bytes waiting to be read on `sock` (peeked: they stay); 0 at end of stream or with none. */
+export function pending(sock: Socket): number {
+  try {
+    return sock.recv(1 << 20, MSG_PEEK | MSG_DONTWAIT).length
+  } catch (err) {
+    if (err instanceof BlockingIOError) return 0
+    throw err
+  }
+}
+
+/** Waits until `sock` has at least `bytes` bytes to read (see `until`). */
+export function arrived(sock: Socket, bytes = 1): void {
+  until(() => pending(sock) >= bytes, `${bytes} bytes to arrive at fd ${sock.fileno()}`)
+}
+
+/** Waits until `sock`'s peer has closed or shut down writing: POLLRDHUP (see `until`). */
+export function peerClosed(sock: Socket | number): void {
+  const fd = typeof sock === 'number' ? sock : sock.fileno()
+  until(() => (pollOnce(fd, POLLRDHUP) & POLLRDHUP) !== 0, `the peer of fd ${fd} to close`)
+}
+
+/** `fd`'s revents for `mask` now. */
+function pollOnce(fd: number, mask: number): number {
+  const p = poll()
+  p.register(fd, mask)
+  return p.poll(0)[0]?.[1] ?? 0
 }
 
 /** A child process that writes to the socket it was handed (see `writeLater`). */
@@ -108,6 +213,49 @@ export function writeLater(peer: Socket, seconds: number, text = '', hold = 10):
     await exited
   }
   return { exited, stop }
+}
+
+/**
+ * A socket that a child process writes `text` to after `seconds`, holding it open `hold` seconds
+ * more before it exits (EOF): `writeLater` on one end of a socketpair. On the WebAssembly
+ * backend, whose sockets a child cannot inherit, the child (node) connects to an AF_UNIX listener
+ * of this process instead, and the socket is the accepted connection.
+ */
+export function writtenLater(t: ExecutionContext, seconds: number, text = '', hold = 10): [Socket, Writer] {
+  if (!WASM) {
+    const [sock, peer] = socketpair()
+    t.teardown(() => sock.close())
+    return [sock, writeLater(peer, seconds, text, hold)]
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdpoll-'))
+  const address = path.join(dir, 'sock')
+  const listener = new Socket(AF_UNIX, SOCK_STREAM)
+  try {
+    listener.bind(address)
+    listener.listen(1)
+    const script = `const [path, seconds, text, hold] = process.argv.slice(1)
+const sock = require('node:net').connect(path, () => setTimeout(() => {
+  sock.write(text)
+  setTimeout(() => process.exit(0), hold * 1000)
+}, seconds * 1000))`
+    const child = spawn(process.execPath, ['-e', script, address, String(seconds), text, String(hold)], { stdio: 'ignore' })
+    const exited = new Promise<unknown>((resolve) => {
+      child.on('exit', resolve)
+      child.on('error', resolve)
+    })
+    const stop = async () => {
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) child.kill('SIGKILL')
+      await exited
+    }
+    t.teardown(stop)
+    until(() => pollOnce(listener.fileno(), POLLIN) !== 0, 'the writer to connect', 10_000)
+    const [sock] = listener.accept()
+    t.teardown(() => sock.close())
+    return [sock, { exited, stop }]
+  } finally {
+    listener.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 /** Socketpairs, opened until an fd of the last one is at least `fd` (e.g. past FD_SETSIZE). */

@@ -48,6 +48,21 @@ test.serial('readUntil (string or Buffer delimiter, split across segments) and r
   t.is((await reading).length, big.length + 1)
 })
 
+test.serial('readUntil ignores the bytes left in the buffer past the data: a delimiter there is not found', async (t) => {
+  const { loop } = startedLoop(t)
+  const [conn, client] = await tcpPair(t, loop)
+  const stream = new IOStream(conn, loop)
+  const first = stream.readUntil('\n')
+  await loop.sockSendall(client, Buffer.from('line1\nab'))
+  t.is((await first).toString(), 'line1\n')
+  // "ab" is moved to the front of the same buffer for "cd": "ne1\n" stays past the data
+  const second = stream.readUntil('\n')
+  await loop.sockSendall(client, Buffer.from('cd'))
+  t.true(await pending(second), 'no delimiter in "abcd" yet')
+  await loop.sockSendall(client, Buffer.from('e\n'))
+  t.is((await second).toString(), 'abcde\n')
+})
+
 test.serial('write is buffered: writes made together go out together, each resolves once sent', async (t) => {
   const { loop } = startedLoop(t)
   const [conn, client] = await tcpPair(t, loop)

@@ -25,7 +25,7 @@ import {
   socketpair,
   type SelectorKey,
 } from '../src/index.js'
-import { socketpairsUpTo, writeLater } from './helpers.js'
+import { arrived, kernelOnly, peerClosed, socketpairsUpTo, writtenLater } from './helpers.js'
 import { fdCount, openFds } from './inspect.js'
 
 const SELECTORS = [EpollSelector, PollSelector, SelectSelector] as const
@@ -177,6 +177,7 @@ for (const Selector of SELECTORS) {
     // The new sockets work, and can be registered afresh (for epoll: no stale EEXIST).
     const key = s.register(rd2, EVENT_READ | EVENT_WRITE)
     wr2.send(Buffer.from('x'))
+    arrived(rd2)
     t.deepEqual(s.select(0), [[key, EVENT_READ | EVENT_WRITE]])
     t.is(rd2.recv(4).toString(), 'x')
   })
@@ -338,6 +339,8 @@ for (const Selector of SELECTORS) {
     t.deepEqual(result, [[wrKey, EVENT_WRITE]], '`rd` is writable too, but registered for reading only')
     rd.send(Buffer.from('x')) // `wr` is now readable as well: still only EVENT_WRITE for it
     wr.send(Buffer.from('y'))
+    arrived(wr)
+    arrived(rd)
     t.deepEqual(ready(s.select(0)), ready([[rdKey, EVENT_READ], [wrKey, EVENT_WRITE]]))
   })
 
@@ -346,6 +349,7 @@ for (const Selector of SELECTORS) {
     using pair = closing(socketpair())
     const [sock1, sock2] = pair
     sock2.send(Buffer.from('foo'))
+    arrived(sock1)
     const key = s.register(sock1, EVENT_READ | EVENT_WRITE)
     t.deepEqual(s.select(5), [[key, EVENT_READ | EVENT_WRITE]])
   })
@@ -360,6 +364,8 @@ for (const Selector of SELECTORS) {
     t.deepEqual(s.select(0), [[writerKey, EVENT_WRITE]])
     gone1.close() // HUP: epoll and poll report it as an error, which wakes both directions
     gone2.close()
+    peerClosed(reader)
+    peerClosed(writer)
     t.deepEqual(ready(s.select(0)), ready([[readerKey, EVENT_READ], [writerKey, EVENT_WRITE]]))
     t.is(reader.recv(1).length, 0, 'EOF')
   })
@@ -367,9 +373,7 @@ for (const Selector of SELECTORS) {
   test(`${name}: select(0) and select(-1) do not block, select(0.05) waits at least 50 ms`, async (t) => {
     using s = new Selector()
     t.deepEqual(s.select(0), [], 'nothing registered (bpo-23009)')
-    using pair = closing(socketpair())
-    const [rd, peer] = pair
-    const writer = writeLater(peer, 2, 'late') // a select that blocked would end in 2 s with `rd` ready
+    const [rd, writer] = writtenLater(t, 2, 'late') // a select that blocked would end in 2 s with `rd` ready
     t.teardown(writer.stop)
     using other = closing(socketpair())
     const wrKey = s.register(other[0], EVENT_WRITE)
@@ -409,11 +413,9 @@ for (const Selector of SELECTORS) {
   for (const timeout of [undefined, null]) {
     test(`${name}: select(${timeout}) blocks until a file is ready`, async (t) => {
       using s = new Selector()
-      using pair = closing(socketpair())
-      const [rd, peer] = pair
-      const key = s.register(rd, EVENT_READ)
       const start = process.hrtime.bigint()
-      const writer = writeLater(peer, 0.1, 'x')
+      const [rd, writer] = writtenLater(t, 0.1, 'x')
+      const key = s.register(rd, EVENT_READ)
       t.teardown(writer.stop)
       t.deepEqual(s.select(timeout), [[key, EVENT_READ]])
       const ms = msSince(start)
@@ -445,6 +447,7 @@ for (const Selector of SELECTORS) {
       t.is(readyWriters.length, writers.size, 'every registered writer is writable')
       const wr = readyWriters[Math.floor(Math.random() * readyWriters.length)]
       wr.send(MSG)
+      arrived(w2r.get(wr)!, MSG.length)
       const readyReaders = readyFor(s.select(1), EVENT_READ) as Socket[]
       t.deepEqual(readyReaders, [w2r.get(wr)!])
       const rd = readyReaders[0]
@@ -475,7 +478,8 @@ for (const Selector of SELECTORS) {
   })
 }
 
-test('EpollSelector.fileno() is its own poller fd (epoll, or kqueue off Linux), closed by close()', (t) => {
+kernelOnly("reads the OS's fd table (/proc/self/fd), where the WebAssembly backend's Epoll fds, its engine's, are not")(
+  'EpollSelector.fileno() is its own poller fd (epoll, or kqueue off Linux), closed by close()', (t) => {
   const before = fdCount('poller')
   const s = new EpollSelector()
   const s2 = new EpollSelector()
@@ -512,7 +516,8 @@ test('an EpollSelector can itself be watched: its fd is readable when a file in 
   t.is(inner.select(0)[0][0].fileobj, rd)
 })
 
-test('EpollSelector: a failed epoll_ctl in register rolls the key back', (t) => {
+kernelOnly("a file the OS opened is no fd of the WebAssembly backend's engine, which knows only its own (EBADF, the next test)")(
+  'EpollSelector: a regular file that epoll refuses (EPERM) in register rolls the key back', (t) => {
   using s = new EpollSelector()
   // A regular file, which epoll refuses (EPERM); kqueue would watch it, so the mio backend refuses it as epoll does.
   const file = fs.openSync(__filename, 'r')
@@ -521,7 +526,10 @@ test('EpollSelector: a failed epoll_ctl in register rolls the key back', (t) => 
   t.is(err.syscall, 'epoll_ctl')
   t.is(s.getMap()!.size, 0)
   t.throws(() => s.getKey(file), { instanceOf: KeyError })
+})
 
+test('EpollSelector: a failed epoll_ctl in register rolls the key back', (t) => {
+  using s = new EpollSelector()
   const sock = new Socket()
   const fd = sock.fileno()
   sock.close() // synchronous from here on: nothing reopens the number
@@ -556,6 +564,7 @@ for (const Selector of [EpollSelector, PollSelector]) {
     t.true(result.every(([key, events]) => events === EVENT_WRITE && key.events === EVENT_WRITE))
     const [lastRd, lastWr] = pairs[pairs.length - 1]
     lastWr.send(Buffer.from('x'))
+    arrived(lastRd)
     t.deepEqual(readyFor(s.select(0), EVENT_READ), [lastRd])
   })
 }

@@ -13,7 +13,8 @@
  * the ratios of those pairs are steadier on a noisy machine than medians of separate runs. The
  * fdpoll server also runs on the mio backend (the addon built with the `mio` feature by
  * scripts/mio-addon.mjs, loaded through NAPI_RS_NATIVE_LIBRARY_PATH), in the rounds and in the
- * paired runs, so its CPU per request shows beside the epoll backend's. About 8 minutes;
+ * paired runs, so its CPU per request shows beside the epoll backend's; and on the WebAssembly
+ * backend (FDPOLL_BACKEND=wasm; `npm run build:wasm` first), in the rounds. About 8 minutes;
  * installs wrk from Debian's packages when it is missing.
  *
  * Run: node --import tsx bench/http.ts [--quick] [--connections N] [--pipeline N] [--duration S]
@@ -94,8 +95,10 @@ export const SERVERS: Server[] = [
 
 /** The fdpoll server on the mio backend; its addon is built (or found current) in main(). */
 const FDPOLL_MIO: Server = { ...SERVERS[0], name: `${SERVERS[0].name}, mio backend` }
-/** This bench's servers: SERVERS with the mio row after the fdpoll one. */
-const HTTP_SERVERS: Server[] = [SERVERS[0], FDPOLL_MIO, ...SERVERS.slice(1)]
+/** The fdpoll server on the WebAssembly backend (issue 11: where no native binary fits). */
+const FDPOLL_WASM: Server = { ...SERVERS[0], name: `${SERVERS[0].name}, WebAssembly backend`, env: { FDPOLL_BACKEND: 'wasm' } }
+/** This bench's servers: SERVERS with the mio and WebAssembly rows after the fdpoll one. */
+const HTTP_SERVERS: Server[] = [SERVERS[0], FDPOLL_MIO, FDPOLL_WASM, ...SERVERS.slice(1)]
 
 interface Result { rps: number; cpuUsPerReq: number; p99Us: number; rssMiB: number; errors: number }
 
@@ -415,6 +418,7 @@ function printGoals(summaries: Map<Scenario, Summary[]>, pairs: Map<Scenario, Pa
     ['mio backend, 50 connections: CPU per request vs epoll', '≤ 1.30×', mioVsEpoll(fifty), pairedMio(0), 1.3, true],
     ['mio backend, 1,000 connections: CPU per request vs epoll', '≤ 1.30×', mioVsEpoll(thousand), pairedMio(1), 1.3, true],
     ['mio backend, pipelining 16: CPU per request vs epoll', '≤ 1.30×', mioVsEpoll(deep), pairedMio(2), 1.3, true],
+    ['WebAssembly backend, 50 connections: req/s vs node:http', '≥ 1×', at(fifty, FDPOLL_WASM.name).rps / at(fifty, 'node:http').rps, null, 1, false],
     ...SCENARIOS.map((scenario, i): [string, string, number, null, number, boolean] => {
       const rows = [fifty, thousand, deep][i]
       return [`coroutines (hello-world-async), ${scenario.title}: CPU per request vs node:net`, '< 1×', at(rows, COROUTINES.name).cpu / at(rows, 'node:net').cpu, null, 1, true]
@@ -459,6 +463,7 @@ function printPairs(pairs: Map<Scenario, Pair[]>): void {
 
 async function main() {
   if (!fs.existsSync(FDPOLL)) fail(`${shown(FDPOLL)} not found (pass --fdpoll FILE to bench another fdpoll server)`)
+  if (!fs.existsSync(path.join(ROOT, 'npm/wasm32-wasi/fdpoll.wasm32-wasi.wasm'))) fail('the WebAssembly build is missing: npm run build:wasm builds it')
   ensureWrk()
   const load = os.loadavg()[0]
   if (load > 1) notes.push(`load average ${load.toFixed(2)} when the bench started: other work shared these CPUs, numbers are noisy`)

@@ -20,7 +20,7 @@ import { eventMask, fileno } from './args.js'
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT } from './constants.js'
 import { Epoll, type FileLike } from './epoll.js'
 import { ConnectionError, OSError, RuntimeError, osError } from './errors.js'
-import { Readiness } from './readiness.js'
+import { Readiness, type Watch } from './readiness.js'
 import type { Address, Socket } from './socket.js'
 import * as ops from './sockops.js'
 import type { OperationOptions } from './sockops.js'
@@ -49,6 +49,8 @@ export interface RemoteHandle {
 
 /** The most a turn waits without a timeout due (Tornado's _POLL_TIMEOUT). */
 const MAX_WAIT_SECONDS = 3600
+/** The most events a turn dispatches (as `Epoll.poll`'s default); more wait for the next turn. */
+const MAX_EVENTS = 1023
 
 /** An event loop over an Epoll, with callbacks and timeouts (Tornado's IOLoop). */
 export class IOLoop implements Disposable {
@@ -65,9 +67,11 @@ export class IOLoop implements Disposable {
   onMessage: (message: unknown) => void = () => {}
 
   readonly #epoll = new Epoll()
-  readonly #handlers = new Map<number, [FileLike, Handler<any>]>()
-  /** The events of the batch being dispatched; removeHandler drops an fd's pending entry. */
-  readonly #pending = new Map<number, number>()
+  readonly #handlers = new Map<number, Watch>()
+  /** Where each turn's events are polled: `[fd, events]` pairs, at most MAX_EVENTS. */
+  readonly #events = new Uint32Array(2 * MAX_EVENTS)
+  /** The fds unregistered since the batch being dispatched was polled: their events in it are dropped. */
+  readonly #dropped = new Set<number>()
   #callbacks: (() => void)[] = []
   readonly #timeouts = new TimeoutQueue()
   readonly #waker: number
@@ -80,9 +84,9 @@ export class IOLoop implements Disposable {
   #finish: (() => void) | undefined
   /** The readers and writers: addReader/addWriter and the awaitable socket operations. */
   readonly #readiness = new Readiness({
-    register: (fd, fileobj, handler, events) => {
+    register: (fd, watch, events) => {
       this.#epoll.register(fd, events | IOLoop.ERROR)
-      this.#handlers.set(fd, [fileobj, handler])
+      this.#handlers.set(fd, watch)
     },
     modify: (fd, events) => this.#epoll.modify(fd, events | IOLoop.ERROR),
     unregister: (fd) => this.#unregister(fd),
@@ -118,7 +122,7 @@ export class IOLoop implements Disposable {
     const fd = fileno(fileobj)
     this.#readiness.release(fd) // interest that finished socket operations left gives way
     this.#epoll.register(fd, eventMask(events) | IOLoop.ERROR)
-    this.#handlers.set(fd, [fileobj, handler])
+    this.#handlers.set(fd, new HandlerWatch(fileobj, handler))
   }
 
   /** Changes the events a handler waits for (ERROR always). */
@@ -218,7 +222,7 @@ export class IOLoop implements Disposable {
    * whose finished operations left their interest (a new Map, for inspection).
    */
   watched(): Map<number, FileLike> {
-    return new Map([...this.#handlers].map(([fd, [fileobj]]) => [fd, fileobj]))
+    return new Map([...this.#handlers].map(([fd, { fileobj }]) => [fd, fileobj]))
   }
 
   /** Runs `callback(...args)` on the next turn. (From another thread: `remote()`.) */
@@ -268,10 +272,10 @@ export class IOLoop implements Disposable {
   start(): Promise<void> {
     this.#begin()
     const stopped = new Promise<void>((resolve) => (this.#finish = resolve))
-    this.#epoll.watch((events) => {
-      this.#dispatch(events)
+    this.#epoll.watchInto(this.#events, (count) => {
+      this.#dispatch(count)
       this.#reschedule()
-    }, -1, (error) => {
+    }, (error) => {
       // The watch has failed (its epoll fd closed behind its back): the loop cannot go on.
       this.stop()
       this.#run(() => {
@@ -289,7 +293,7 @@ export class IOLoop implements Disposable {
       while (this.#running) {
         this.#runDue()
         if (!this.#running) break
-        this.#dispatch(this.#epoll.poll(this.#waitSeconds()))
+        this.#dispatch(this.#epoll.pollInto(this.#events, this.#waitSeconds()))
       }
     } finally {
       this.#running = false
@@ -319,7 +323,7 @@ export class IOLoop implements Disposable {
     this.#closed = true
     this.#readiness.close(new RuntimeError('IOLoop is closed', 'ERR_CLOSED'))
     if (allFds) {
-      for (const [fd, [fileobj]] of this.#handlers) {
+      for (const [fd, { fileobj }] of this.#handlers) {
         const closable = fileobj as { close?: () => void }
         if (typeof closable.close === 'function') closable.close()
         else fdClose(fd)
@@ -362,14 +366,16 @@ export class IOLoop implements Disposable {
     return Math.max(0, Math.min(deadline - this.time(), MAX_WAIT_SECONDS))
   }
 
-  #dispatch(events: [number, number][]): void {
-    for (const [fd, mask] of events) this.#pending.set(fd, mask)
-    for (const [fd, mask] of this.#pending) {
-      this.#pending.delete(fd)
+  /** Runs the handlers of the `count` events just polled into `#events`. */
+  #dispatch(count: number): void {
+    const events = this.#events
+    this.#dropped.clear()
+    for (let i = 0; i < 2 * count; i += 2) {
+      const fd = events[i]
       if (fd === this.#waker) this.#receiveRemote()
-      else {
-        const entry = this.#handlers.get(fd)
-        if (entry !== undefined) this.#run(() => entry[1](entry[0], mask), () => this.#drop(fd, entry))
+      else if (!this.#dropped.has(fd)) {
+        const watch = this.#handlers.get(fd)
+        if (watch !== undefined) this.#runWatch(fd, watch, events[i + 1])
       }
     }
   }
@@ -399,15 +405,29 @@ export class IOLoop implements Disposable {
     else if (this.#timeouts.nextDeadline() !== undefined) this.#timer = setTimeout(turn, Math.ceil(wait * 1000))
   }
 
-  /** Runs `fn`; an exception goes to `onError`, but `gone()` handles a gone peer's, when given. */
-  #run(fn: () => void, gone?: () => void): void {
+  /** Runs `fn`; an exception goes to `onError` (see `#failed`). */
+  #run(fn: () => void): void {
     try {
       fn()
     } catch (e) {
-      if (gone !== undefined && peerGone(e)) return gone()
-      if (e instanceof OSError && e.code === 'EPIPE') return // the client went away: not an error
-      this.#report(e)
+      this.#failed(e)
     }
+  }
+
+  /** Runs `fd`'s `watch` for `events`; if it throws because the peer is gone, `fd` is dropped. */
+  #runWatch(fd: number, watch: Watch, events: number): void {
+    try {
+      watch.run(events)
+    } catch (e) {
+      if (peerGone(e)) this.#drop(fd, watch)
+      else this.#failed(e)
+    }
+  }
+
+  /** An exception of a callback or handler goes to `onError`, except EPIPE. */
+  #failed(error: unknown): void {
+    if (error instanceof OSError && error.code === 'EPIPE') return // the client went away: not an error
+    this.#report(error)
   }
 
   /** Hands `error` to `onError`. */
@@ -421,7 +441,7 @@ export class IOLoop implements Disposable {
 
   /** Forgets `fd`'s handler and its pending events, and unregisters it. */
   #unregister(fd: number): void {
-    this.#pending.delete(fd)
+    this.#dropped.add(fd)
     if (!this.#handlers.delete(fd)) return // not watched (or the loop is closed): nothing to unregister
     try {
       this.#epoll.unregister(fd)
@@ -430,11 +450,11 @@ export class IOLoop implements Disposable {
     }
   }
 
-  /** Removes the handler `entry` of `fd` and closes its fileobj, unless the handler has been replaced or removed. */
-  #drop(fd: number, entry: [FileLike, Handler<any>]): void {
-    if (this.#handlers.get(fd) !== entry) return // removed by the handler: what is left is its owner's
-    this.removeHandler(entry[0])
-    const closable = entry[0] as { close?: () => void }
+  /** Removes the `watch` of `fd` and closes its fileobj, unless the handler has been replaced or removed. */
+  #drop(fd: number, watch: Watch): void {
+    if (this.#handlers.get(fd) !== watch) return // removed by the handler: what is left is its owner's
+    this.removeHandler(watch.fileobj)
+    const closable = watch.fileobj as { close?: () => void }
     this.#run(() => (typeof closable.close === 'function' ? closable.close() : fdClose(fd)))
   }
 
@@ -442,7 +462,7 @@ export class IOLoop implements Disposable {
     try {
       return fileno(fileobj)
     } catch {
-      for (const [fd, [obj]] of this.#handlers) if (obj === fileobj) return fd
+      for (const [fd, watch] of this.#handlers) if (watch.fileobj === fileobj) return fd
       return undefined
     }
   }
@@ -461,6 +481,15 @@ function callable(fn: unknown, name: string): void {
 function peerGone(error: unknown): boolean {
   if (!(error instanceof OSError) || error.syscall === 'accept') return false
   return error instanceof ConnectionError || error.code === 'ENOTCONN'
+}
+
+/** A handler from `addHandler`, as the loop keeps it. */
+class HandlerWatch implements Watch {
+  constructor(readonly fileobj: FileLike, readonly handler: Handler<any>) {}
+
+  run(events: number): void {
+    this.handler(this.fileobj, events)
+  }
 }
 
 /** A reader or writer callback as the readiness slots hold it. */

@@ -1,10 +1,12 @@
 /**
  * `IOStream`: Tornado's IOStream over a non-blocking fdpoll Socket and an IOLoop, in camelCase.
- * Reads fill one growing buffer through `loop.sockRecvInto` (so a read that can be served from
- * the socket at once never waits on the loop); writes queue, go out together, and each resolves
- * once its bytes are sent. One read at a time (a second rejects with a RuntimeError naming the
- * socket); writes may overlap. The peer closing, or a connection error, closes the stream and
- * rejects with a StreamClosedError carrying the bytes read and not yet returned.
+ * Reads take what the socket has through `loop.sockRecv` (so a read that can be served from the
+ * socket at once never waits on the loop) and keep what is not yet returned in one buffer, none
+ * while nothing is (a stream waiting for its next request holds no buffer); writes queue, go out
+ * together, and each resolves once its bytes are sent. One read at a time (a second rejects with
+ * a RuntimeError naming the socket); writes may overlap. The peer closing, or a connection
+ * error, closes the stream and rejects with a StreamClosedError carrying the bytes read and not
+ * yet returned.
  */
 import { ConnectionError, OSError, PythonError, RuntimeError, ValueError } from './errors.js'
 import type { IOLoop } from './ioloop.js'
@@ -43,8 +45,8 @@ export interface IOStreamOptions {
   maxBufferSize?: number
 }
 
-/** The least free room a read offers the kernel. */
-const READ_CHUNK = 4096
+/** The most one read takes from the socket (Tornado's read_chunk_size). */
+const READ_CHUNK = 64 * 1024
 const DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024
 const EMPTY = Buffer.alloc(0)
 const noop = () => {}
@@ -55,7 +57,7 @@ export class IOStream {
   readonly #loop: IOLoop
   readonly #maxBufferSize: number
   /** Bytes read and not yet returned: `#buf[#start, #end)`. */
-  #buf = EMPTY
+  #buf: Buffer = EMPTY
   #start = 0
   #end = 0
   #reading = false
@@ -68,7 +70,7 @@ export class IOStream {
   /** Wraps `sock`, which must be a non-blocking fdpoll Socket, on `loop`. */
   constructor(sock: Socket, loop: IOLoop, { maxBufferSize = DEFAULT_MAX_BUFFER_SIZE }: IOStreamOptions = {}) {
     if (!(sock instanceof Socket)) throw new TypeError('IOStream: sock must be an fdpoll Socket')
-    if (typeof loop?.sockRecvInto !== 'function') throw new TypeError('IOStream: loop must be an IOLoop')
+    if (typeof loop?.sockRecv !== 'function') throw new TypeError('IOStream: loop must be an IOLoop')
     if (sock.getblocking()) throw new ValueError(`IOStream: the socket must be non-blocking (fd ${sock.fileno()})`, 'ERR_SOCKET_BLOCKING')
     if (!Number.isInteger(maxBufferSize) || maxBufferSize < 1) throw new RangeError('maxBufferSize must be a positive integer')
     this.#sock = sock
@@ -99,7 +101,7 @@ export class IOStream {
     try {
       let from = 0
       while (true) {
-        const at = this.#buf.subarray(this.#start, this.#end).indexOf(delim, from)
+        const at = this.#find(delim, from)
         const size = this.#end - this.#start
         const needed = at >= 0 ? at + delim.length : size + 1
         if (maxBytes !== undefined && needed > maxBytes) {
@@ -159,36 +161,65 @@ export class IOStream {
     this.#reading = true
   }
 
-  /** Reads what the socket has (waiting for some) into the buffer; at end of stream, closes and throws. */
-  async #fill(): Promise<void> {
-    this.#makeRoom()
-    let got: number
-    try {
-      got = await this.#loop.sockRecvInto(this.#sock, this.#buf.subarray(this.#end))
-    } catch (error) {
-      throw this.#closedBy(error)
+  /**
+   * Reads what the socket has (waiting for some) into the buffer; at end of stream, closes and
+   * rejects. A plain promise chain, not an async function: a stream waiting for data keeps no
+   * frame of its own beside the reader's.
+   */
+  #fill(): Promise<void> {
+    if (this.#end - this.#start >= this.#maxBufferSize) {
+      return Promise.reject(new UnsatisfiableReadError(`read buffer full (maxBufferSize ${this.#maxBufferSize})`))
     }
-    if (got === 0) throw this.#closedBy(undefined)
-    this.#end += got
+    return this.#loop.sockRecv(this.#sock, READ_CHUNK).then((data) => {
+      if (data.length === 0) throw this.#closedBy(undefined)
+      this.#append(data)
+    }, (error) => {
+      throw this.#closedBy(error)
+    })
   }
 
-  /** Makes at least READ_CHUNK bytes of room after `#end`: moves the data to the front, or grows. */
-  #makeRoom(): void {
-    if (this.#buf.length - this.#end >= READ_CHUNK) return
-    const size = this.#end - this.#start
-    if (size >= this.#maxBufferSize) throw new UnsatisfiableReadError(`read buffer full (maxBufferSize ${this.#maxBufferSize})`)
-    const buf = this.#buf.length - size >= READ_CHUNK ? this.#buf : Buffer.allocUnsafe(Math.max(2 * this.#buf.length, size + READ_CHUNK))
-    this.#buf.copy(buf, 0, this.#start, this.#end)
-    this.#buf = buf
-    this.#start = 0
-    this.#end = size
+  /**
+   * Adds `data` (a Buffer of its own, from sockRecv) after the buffered bytes: with none, it
+   * becomes the buffer; else it is copied in, the buffered bytes first moved to the front, or
+   * into a larger buffer, when the room after them is short.
+   */
+  #append(data: Buffer): void {
+    if (this.#start === this.#end) {
+      this.#buf = data
+      this.#start = 0
+      this.#end = data.length
+      return
+    }
+    if (this.#buf.length - this.#end < data.length) {
+      const size = this.#end - this.#start
+      const buf = this.#buf.length - size >= data.length ? this.#buf : Buffer.allocUnsafe(Math.max(2 * this.#buf.length, size + data.length))
+      this.#buf.copy(buf, 0, this.#start, this.#end)
+      this.#buf = buf
+      this.#start = 0
+      this.#end = size
+    }
+    this.#end += data.copy(this.#buf, this.#end)
   }
 
-  /** The first `n` buffered bytes, as a Buffer of their own. */
+  /**
+   * Where `delim` starts first in the buffered bytes, at or after `from` (both counted from
+   * `#start`), or -1. The search runs on the buffer itself (no view made per search): a match
+   * that ends past `#end` is none.
+   */
+  #find(delim: Uint8Array, from: number): number {
+    const found = this.#buf.indexOf(delim.length === 1 ? delim[0] : delim, this.#start + from)
+    return found >= 0 && found + delim.length <= this.#end ? found - this.#start : -1
+  }
+
+  /** The first `n` buffered bytes, as a Buffer of their own; the buffer goes once all are taken. */
   #take(n: number): Buffer {
-    const out = Buffer.from(this.#buf.subarray(this.#start, this.#start + n))
+    const out = Buffer.allocUnsafe(n)
+    this.#buf.copy(out, 0, this.#start, this.#start + n)
     this.#start += n
-    if (this.#start === this.#end) this.#start = this.#end = 0
+    if (this.#start === this.#end) {
+      this.#buf = EMPTY
+      this.#start = this.#end = 0
+    }
     return out
   }
 

@@ -31,10 +31,17 @@ export interface Waiter {
   fail(error: Error): void
 }
 
+/** What the loop keeps for a registered fd: the object registered, and what runs on its events. */
+export interface Watch {
+  readonly fileobj: FileLike
+  /** Runs during the loop's dispatch with the fd's events. */
+  run(events: number): void
+}
+
 /** What the loop lends: its kernel registrations (with its handler map) and its error hook. */
 export interface ReadinessHost {
-  /** Registers `fd` for `events` and routes its events to `handler`. */
-  register(fd: number, fileobj: FileLike, handler: (fileobj: FileLike, events: number) => void, events: number): void
+  /** Registers `fd` for `events` and routes its events to `watch`. */
+  register(fd: number, watch: Watch, events: number): void
   /** Changes the events registered for `fd`. */
   modify(fd: number, events: number): void
   /** Unregisters `fd` (tolerating an fd closed meanwhile). */
@@ -46,13 +53,17 @@ export interface ReadinessHost {
 const READABLE = EPOLLIN | EPOLLERR | EPOLLHUP
 const WRITABLE = EPOLLOUT | EPOLLERR | EPOLLHUP
 
-/** One fd's reader, writer and registered events (0: not registered). */
-class Entry {
+/** One fd's reader, writer and registered events (0: not registered); the loop's Watch of the fd. */
+class Entry implements Watch {
   reader: Waiter | undefined
   writer: Waiter | undefined
   events = 0
 
-  constructor(readonly fd: number, readonly fileobj: FileLike) {}
+  constructor(readonly fd: number, readonly fileobj: FileLike, private readonly onEvents: (entry: Entry, events: number) => void) {}
+
+  run(events: number): void {
+    this.onEvents(this, events)
+  }
 
   /** The events its waiters need. */
   get wanted(): number {
@@ -72,11 +83,8 @@ export class Readiness {
   #closed = false
   /** The detach hook this object sets on the Sockets it waits on. */
   readonly #forget = (sock: Socket) => this.#forgetSocket(sock)
-  /** The loop's handler of every fd here (one for all: an entry costs no closure). */
-  readonly #handler = (fileobj: FileLike, events: number) => {
-    const entry = this.#entries.get(fileno(fileobj))
-    if (entry !== undefined) this.#ready(entry, events)
-  }
+  /** What every entry runs on its events (one for all: an entry costs no closure). */
+  readonly #onEvents = (entry: Entry, events: number) => this.#ready(entry, events)
 
   constructor(host: ReadinessHost) {
     this.#host = host
@@ -118,14 +126,14 @@ export class Readiness {
         const hook = detachHook(fileobj)
         if (hook !== undefined && hook !== this.#forget) throw new RuntimeError(`socket fd ${fd} is in use by another IOLoop`, 'ERR_BUSY')
       }
-      entry = new Entry(fd, fileobj)
+      entry = new Entry(fd, fileobj, this.#onEvents)
     }
     const e = entry!
     if (direction === EPOLLIN) e.reader = waiter
     else e.writer = waiter
     const events = e.events | e.wanted
     try {
-      if (e.events === 0) this.#host.register(fd, fileobj, this.#handler, events)
+      if (e.events === 0) this.#host.register(fd, e, events)
       else if (events !== e.events) this.#host.modify(fd, events)
     } catch (error) {
       if (direction === EPOLLIN) e.reader = held

@@ -23,17 +23,27 @@ export interface OperationOptions {
 
 /** What an attempt returns while it has more to do (a partial sendall, a connect in progress). */
 const AGAIN: unique symbol = Symbol('again')
-type Attempt<T> = () => T | typeof AGAIN
+
+/**
+ * One kind of operation: its name, its system call, the slot it waits in, and one try of it,
+ * which reads the socket and the argument from the operation (and may keep its progress there).
+ */
+interface Kind<A, T> {
+  readonly op: string
+  readonly syscall: string
+  readonly direction: Direction
+  attempt(operation: Operation<A, T>): T | typeof AGAIN
+}
 
 /** The AbortError of an aborted operation, as Node's own APIs reject: DOMException named 'AbortError'. */
 function abortError(signal: AbortSignal): DOMException {
   return new DOMException('The operation was aborted', { name: 'AbortError', cause: signal.reason })
 }
 
-/** Runs `attempt`; a BlockingIOError means AGAIN. */
-function tryOnce<T>(attempt: Attempt<T>): T | typeof AGAIN {
+/** Runs `operation`'s attempt; a BlockingIOError means AGAIN. */
+function tryOnce<A, T>(operation: Operation<A, T>): T | typeof AGAIN {
   try {
-    return attempt()
+    return operation.kind.attempt(operation)
   } catch (e) {
     if (e instanceof BlockingIOError) return AGAIN
     throw e
@@ -52,52 +62,98 @@ function recvNow(sock: Socket, buf: Uint8Array): number | typeof AGAIN {
   return got === EAGAIN ? AGAIN : check(got, 'recv')
 }
 
-/** An operation waiting in a socket's reader or writer slot. */
-class Operation<T> implements Waiter {
-  readonly #onAbort: (() => void) | undefined
+/**
+ * Where `sockRecv` receives up to 64 KiB before it copies out what came: an attempt that would
+ * block allocates nothing, and the Buffer returned is the size of the data, so a small message
+ * kept (a coroutine's last read, while it waits for the next) keeps no larger buffer alive.
+ */
+const SCRATCH = Buffer.allocUnsafeSlow(64 * 1024)
+/** SCRATCH's first n bytes, for the last n asked (a server asks the same n every time). */
+let scratchView = SCRATCH
+
+/** `sock.recv(n)`, with AGAIN for "would block": a Buffer of the bytes received (empty at end of stream). */
+function recvCopy(sock: Socket, n: number): Buffer | typeof AGAIN {
+  if (n > SCRATCH.length) {
+    const buf = Buffer.allocUnsafe(n)
+    const got = recvNow(sock, buf)
+    return got === AGAIN ? AGAIN : got === n ? buf : Buffer.from(buf.subarray(0, got))
+  }
+  if (scratchView.length !== n) scratchView = SCRATCH.subarray(0, n)
+  const got = recvNow(sock, scratchView)
+  if (got === AGAIN) return AGAIN
+  const data = Buffer.allocUnsafe(got)
+  SCRATCH.copy(data, 0, 0, got)
+  return data
+}
+
+/**
+ * One call of an operation: made for every call (the first try reads it too), and the waiter in
+ * the socket's reader or writer slot if that try would block.
+ */
+class Operation<A, T> implements Waiter {
+  #resolve: ((value: T) => void) | undefined
+  #reject: ((error: unknown) => void) | undefined
+  #onAbort: (() => void) | undefined
 
   constructor(
-    readonly op: string,
-    readonly syscall: string,
+    readonly kind: Kind<A, T>,
     private readonly readiness: Readiness,
+    readonly sock: Socket,
     private readonly fd: number,
-    private readonly direction: Direction,
-    private readonly attempt: Attempt<T>,
-    private readonly resolve: (value: T) => void,
-    private readonly reject: (error: unknown) => void,
+    /** The argument of the call (n, buf, data, address), or the progress kept between tries. */
+    public arg: A,
     private readonly signal: AbortSignal | undefined,
-  ) {
-    if (signal !== undefined) {
-      this.#onAbort = () => {
-        if (this.readiness.remove(this.fd, this.direction, this, true)) this.reject(abortError(signal))
+  ) {}
+
+  /** The operation's name ('sockRecv'), as a busy error names it. */
+  get op(): string {
+    return this.kind.op
+  }
+
+  /** The system call, for the EBADF of a socket closed under the wait. */
+  get syscall(): string {
+    return this.kind.syscall
+  }
+
+  /** Takes the socket's slot until a try succeeds or fails (or the wait is aborted); settles the promise then. */
+  wait(): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.readiness.add(this.sock, this.kind.direction, this)
+      this.#resolve = resolve
+      this.#reject = reject
+      const signal = this.signal
+      if (signal !== undefined) {
+        this.#onAbort = () => {
+          if (this.readiness.remove(this.fd, this.kind.direction, this, true)) reject(abortError(signal))
+        }
+        signal.addEventListener('abort', this.#onAbort, { once: true })
       }
-      signal.addEventListener('abort', this.#onAbort, { once: true })
-    }
+    })
   }
 
   ready(): void {
     let result: T | typeof AGAIN
     try {
-      result = tryOnce(this.attempt)
+      result = tryOnce(this)
     } catch (error) {
       this.#end(true)
-      this.reject(error)
+      this.#reject!(error)
       return
     }
     if (result === AGAIN) return
     this.#end(false)
-    this.resolve(result)
+    this.#resolve!(result)
   }
 
   fail(error: Error): void {
     this.#unlisten()
-    this.reject(error)
+    this.#reject!(error)
   }
 
   /** Leaves the slot: the interest goes at once after a failure, lazily after a success. */
   #end(failed: boolean): void {
     this.#unlisten()
-    this.readiness.remove(this.fd, this.direction, this, failed)
+    this.readiness.remove(this.fd, this.kind.direction, this, failed)
   }
 
   #unlisten(): void {
@@ -106,13 +162,11 @@ class Operation<T> implements Waiter {
 }
 
 /**
- * Runs `attempt` on `sock` now, and if it would block, again whenever `sock` is ready in
- * `direction`, until it completes. Every error, bad input included, rejects the promise.
+ * Tries `kind` on `sock` with `arg` now, and if it would block, again whenever `sock` is ready
+ * in its direction, until it completes. Every error, bad input included, rejects the promise.
  */
-function operate<T>(
-  readiness: Readiness, op: string, syscall: string, direction: Direction, sock: Socket,
-  options: OperationOptions | undefined, attempt: Attempt<T>,
-): Promise<T> {
+function operate<A, T>(readiness: Readiness, kind: Kind<A, T>, sock: Socket, arg: A, options: OperationOptions | undefined): Promise<T> {
+  const { op, syscall, direction } = kind
   try {
     readiness.checkOpen()
     if (!(sock instanceof Socket)) throw new TypeError(`${op}: sock must be an fdpoll Socket`)
@@ -124,30 +178,23 @@ function operate<T>(
     if (signal?.aborted) throw abortError(signal)
     const held = readiness.holder(fd, direction)
     if (held !== undefined) throw busyError(op, fd, direction, held) // before the call, which would take its data
-    const result = tryOnce(attempt)
-    if (result !== AGAIN) return Promise.resolve(result)
-    return new Promise<T>((resolve, reject) => {
-      readiness.add(sock, direction, new Operation(op, syscall, readiness, fd, direction, attempt, resolve, reject, signal))
-    })
+    const operation = new Operation(kind, readiness, sock, fd, arg, signal)
+    const result = tryOnce(operation)
+    return result === AGAIN ? operation.wait() : Promise.resolve(result)
   } catch (error) {
     return Promise.reject(error)
   }
 }
 
-/**
- * Accepts a connection: `[conn, address]`, `conn` non-blocking (asyncio's `sock_accept`). Out
- * of fds, Linux's accept fails (EMFILE, ENFILE) whether or not a connection waits, so the first
- * try takes that for "wait": the promise rejects with it only once a connection came and was
- * turned away (Socket.accept's spare fd), and a loop around sockAccept never spins.
- */
-export function sockAccept(r: Readiness, sock: Socket, options?: OperationOptions): Promise<[Socket, Address]> {
-  let first = true
-  return operate(r, 'sockAccept', 'accept', EPOLLIN, sock, options, () => {
-    const waited = !first
-    first = false
+/** `sockAccept`; its argument says whether it has waited (see sockAccept). */
+const ACCEPT: Kind<boolean, [Socket, Address]> = {
+  op: 'sockAccept', syscall: 'accept', direction: EPOLLIN,
+  attempt(operation) {
+    const waited = operation.arg
+    operation.arg = true
     let conn: Socket, address: Address
     try {
-      [conn, address] = sock.accept()
+      [conn, address] = operation.sock.accept()
     } catch (e) {
       if (!waited && e instanceof OSError && (e.code === 'EMFILE' || e.code === 'ENFILE')) return AGAIN
       throw e
@@ -159,7 +206,70 @@ export function sockAccept(r: Readiness, sock: Socket, options?: OperationOption
       throw e
     }
     return [conn, address]
-  })
+  },
+}
+
+const RECV: Kind<number, Buffer> = {
+  op: 'sockRecv', syscall: 'recv', direction: EPOLLIN,
+  attempt: (operation) => recvCopy(operation.sock, operation.arg),
+}
+
+const RECV_INTO: Kind<Uint8Array, number> = {
+  op: 'sockRecvInto', syscall: 'recv', direction: EPOLLIN,
+  attempt: (operation) => recvNow(operation.sock, operation.arg),
+}
+
+const RECVFROM: Kind<number, [Buffer, Address]> = {
+  op: 'sockRecvfrom', syscall: 'recvfrom', direction: EPOLLIN,
+  attempt: (operation) => operation.sock.recvfrom(operation.arg),
+}
+
+/** `sockSendall`; its argument is the data not sent yet (progress is kept when send would block). */
+const SENDALL: Kind<Uint8Array, void> = {
+  op: 'sockSendall', syscall: 'send', direction: EPOLLOUT,
+  attempt(operation) {
+    const fd = operation.sock.fileno()
+    while (operation.arg.length > 0) {
+      const sent = socketSend(fd, operation.arg, 0)
+      if (sent === EAGAIN) return AGAIN
+      operation.arg = operation.arg.subarray(check(sent, 'send'))
+    }
+    return undefined
+  },
+}
+
+const SENDTO: Kind<[Uint8Array, Address], number> = {
+  op: 'sockSendto', syscall: 'sendto', direction: EPOLLOUT,
+  attempt: (operation) => operation.sock.sendto(...operation.arg),
+}
+
+/** What `sockConnect` keeps in place of the address once the connect has started. */
+const STARTED: unique symbol = Symbol('started')
+
+/** `sockConnect`; its argument is the address until the connect has started, then STARTED. */
+const CONNECT: Kind<Address | typeof STARTED, void> = {
+  op: 'sockConnect', syscall: 'connect', direction: EPOLLOUT,
+  attempt(operation) {
+    const address = operation.arg
+    if (address !== STARTED) {
+      operation.arg = STARTED
+      operation.sock.connect(address)
+      return undefined
+    }
+    const error = operation.sock.getsockopt(SOL_SOCKET, SO_ERROR) as number
+    if (error !== 0) throw osError(error, 'connect')
+    return undefined
+  },
+}
+
+/**
+ * Accepts a connection: `[conn, address]`, `conn` non-blocking (asyncio's `sock_accept`). Out
+ * of fds, Linux's accept fails (EMFILE, ENFILE) whether or not a connection waits, so the first
+ * try takes that for "wait": the promise rejects with it only once a connection came and was
+ * turned away (Socket.accept's spare fd), and a loop around sockAccept never spins.
+ */
+export function sockAccept(r: Readiness, sock: Socket, options?: OperationOptions): Promise<[Socket, Address]> {
+  return operate(r, ACCEPT, sock, false, options)
 }
 
 /** Receives up to `n` bytes: a Buffer, empty at end of stream (asyncio's `sock_recv`). */
@@ -169,41 +279,29 @@ export function sockRecv(r: Readiness, sock: Socket, n: number, options?: Operat
   } catch (error) {
     return Promise.reject(error)
   }
-  return operate(r, 'sockRecv', 'recv', EPOLLIN, sock, options, () => {
-    const buf = Buffer.allocUnsafe(n)
-    const got = recvNow(sock, buf)
-    return got === AGAIN ? AGAIN : buf.subarray(0, got)
-  })
+  return operate(r, RECV, sock, n, options)
 }
 
 /** Receives into `buf`: the byte count, 0 at end of stream (asyncio's `sock_recv_into`). */
 export function sockRecvInto(r: Readiness, sock: Socket, buf: Uint8Array, options?: OperationOptions): Promise<number> {
   if (!(buf instanceof Uint8Array)) return Promise.reject(new TypeError('sockRecvInto: buf must be a Buffer or Uint8Array'))
-  return operate(r, 'sockRecvInto', 'recv', EPOLLIN, sock, options, () => recvNow(sock, buf))
+  return operate(r, RECV_INTO, sock, buf, options)
 }
 
 /** Receives a datagram of up to `n` bytes: `[data, sender]` (asyncio's `sock_recvfrom`). */
 export function sockRecvfrom(r: Readiness, sock: Socket, n: number, options?: OperationOptions): Promise<[Buffer, Address]> {
-  return operate(r, 'sockRecvfrom', 'recvfrom', EPOLLIN, sock, options, () => sock.recvfrom(n))
+  return operate(r, RECVFROM, sock, n, options)
 }
 
 /** Sends all of `data`, waiting whenever the socket's buffer is full (asyncio's `sock_sendall`). */
 export function sockSendall(r: Readiness, sock: Socket, data: Uint8Array, options?: OperationOptions): Promise<void> {
   if (!(data instanceof Uint8Array)) return Promise.reject(new TypeError('sockSendall: data must be a Buffer or Uint8Array'))
-  let rest = data
-  return operate(r, 'sockSendall', 'send', EPOLLOUT, sock, options, () => {
-    while (rest.length > 0) { // progress is kept when send would block
-      const sent = socketSend(sock.fileno(), rest, 0)
-      if (sent === EAGAIN) return AGAIN
-      rest = rest.subarray(check(sent, 'send'))
-    }
-    return undefined
-  })
+  return operate(r, SENDALL, sock, data, options)
 }
 
 /** Sends a datagram to `address`: the byte count (asyncio's `sock_sendto`). */
 export function sockSendto(r: Readiness, sock: Socket, data: Uint8Array, address: Address, options?: OperationOptions): Promise<number> {
-  return operate(r, 'sockSendto', 'sendto', EPOLLOUT, sock, options, () => sock.sendto(data, address))
+  return operate(r, SENDTO, sock, [data, address], options)
 }
 
 /**
@@ -211,15 +309,5 @@ export function sockSendto(r: Readiness, sock: Socket, data: Uint8Array, address
  * is writable, then reads its outcome from SO_ERROR. A host name is resolved synchronously.
  */
 export function sockConnect(r: Readiness, sock: Socket, address: Address, options?: OperationOptions): Promise<void> {
-  let started = false
-  return operate(r, 'sockConnect', 'connect', EPOLLOUT, sock, options, () => {
-    if (!started) {
-      started = true
-      sock.connect(address)
-      return undefined
-    }
-    const error = sock.getsockopt(SOL_SOCKET, SO_ERROR) as number
-    if (error !== 0) throw osError(error, 'connect')
-    return undefined
-  })
+  return operate(r, CONNECT, sock, address, options)
 }

@@ -10,25 +10,43 @@ export class Task<T = unknown> implements PromiseLike<T> {
   /** What the function threw, once it has failed (also handed to the loop's `onError`). */
   exception: unknown
   #state: 'pending' | 'fulfilled' | 'rejected' = 'pending'
-  readonly #result: Promise<T>
-  /** Settles (never rejects) once the function has returned or thrown. */
-  readonly settled: Promise<void>
+  /** `settled`, made when first asked for, and what resolves it: a task nobody joins has no promise of its own. */
+  #settled: Promise<void> | undefined
+  #resolveSettled: (() => void) | undefined
 
   /** Starts `fn(...args)` once the current code yields (a microtask); `IOLoop.spawn` calls this. */
   constructor(fn: (...args: any[]) => T | PromiseLike<T>, args: unknown[], onError: (error: unknown) => void) {
     if (typeof fn !== 'function') throw new TypeError('spawn: the task must be a function')
-    this.#result = Promise.resolve().then(() => fn(...args))
-    this.settled = this.#result.then(
-      (value) => {
-        this.value = value
-        this.#state = 'fulfilled'
-      },
-      (error) => {
-        this.exception = error
-        this.#state = 'rejected'
-        onError(error)
-      },
-    )
+    queueMicrotask(() => this.#start(fn, args, onError))
+  }
+
+  /** Settles (never rejects) once the function has returned or thrown. */
+  get settled(): Promise<void> {
+    this.#settled ??= this.ready() ? Promise.resolve() : new Promise((resolve) => (this.#resolveSettled = resolve))
+    return this.#settled
+  }
+
+  /** Calls the function and watches its promise (or value): a parked task holds that one reaction. */
+  #start(fn: (...args: any[]) => T | PromiseLike<T>, args: unknown[], onError: (error: unknown) => void): void {
+    let result: T | PromiseLike<T>
+    try {
+      result = fn(...args)
+    } catch (error) {
+      this.#fail(error, onError)
+      return
+    }
+    Promise.resolve(result).then((value) => {
+      this.value = value
+      this.#state = 'fulfilled'
+      this.#resolveSettled?.()
+    }, (error) => this.#fail(error, onError))
+  }
+
+  #fail(error: unknown, onError: (error: unknown) => void): void {
+    this.exception = error
+    this.#state = 'rejected'
+    this.#resolveSettled?.()
+    onError(error)
   }
 
   /** True once the function has returned or thrown (gevent's `ready()`). */
@@ -43,7 +61,13 @@ export class Task<T = unknown> implements PromiseLike<T> {
 
   /** Makes `await task` give the value or throw the exception (gevent's `get()`). */
   then<A = T, B = never>(onFulfilled?: ((value: T) => A | PromiseLike<A>) | null, onRejected?: ((error: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
-    return this.#result.then(onFulfilled, onRejected)
+    return this.settled.then(() => this.#outcome()).then(onFulfilled, onRejected)
+  }
+
+  /** The value, or the exception thrown, once settled. */
+  #outcome(): T {
+    if (this.#state === 'rejected') throw this.exception
+    return this.value as T
   }
 }
 

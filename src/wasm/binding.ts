@@ -16,6 +16,6 @@ import { watchFunctions } from './watch.js'
 export function wasmBinding(wasm: typeof Binding & WasmHost): typeof Binding & WasmHost {
   const engine = withBlockingWaits(wasm)
   const { hostStarted, ...watch } = watchFunctions(engine)
-  const sockets = socketFunctions(engine, hostStarted)
-  return { ...engine, ...watch, ...sockets, ...multiplexFunctions(engine), ...batchFunctions({ ...engine, ...sockets }) }
+  const { batchAccess, ...sockets } = socketFunctions(engine, hostStarted)
+  return { ...engine, ...watch, ...sockets, ...multiplexFunctions(engine), ...batchFunctions({ ...engine, ...sockets }, batchAccess) }
 }

@@ -20,6 +20,8 @@ export interface HostMemory {
 const memory = workerData as HostMemory
 const control = new Int32Array(memory.control)
 const data = new Uint8Array(memory.data)
+/** The data buffer as int32s: the lists of RecvMany and SendMany. */
+const ints = new Int32Array(memory.data)
 const port = parentPort!
 const ring = new RingWriter(memory.ring, () => port.postMessage(0))
 const table = new SocketTable((fd, readiness, key) => ring.push(fd, readiness, key))
@@ -82,7 +84,7 @@ async function serve(): Promise<number> {
     case Op.Shutdown:
       return table.shutdown(arg(0), arg(1))
     case Op.Close:
-      return table.close(arg(0))
+      return table.close(arg(0), arg(1) === 1)
     case Op.Name: {
       const name = table.name(arg(0), arg(1) !== 0)
       return typeof name === 'number' ? name : putAddress(name, 0, 0)
@@ -95,6 +97,23 @@ async function serve(): Promise<number> {
       const [open, alive] = table.count()
       control[OUT] = alive
       return open
+    }
+    case Op.RecvMany: {
+      const [count, slotSize] = [arg(0), arg(1)]
+      for (let k = 0, at = 4 * count; k < count; k++, at += slotSize) {
+        const got = table.recv(ints[k], data.subarray(at, at + slotSize), 0)
+        ints[k] = typeof got === 'number' ? got : got.nbytes
+      }
+      return 0
+    }
+    case Op.SendMany: {
+      const count = arg(0)
+      for (let k = 0, at = 8 * count; k < count; k++) {
+        const length = ints[2 * k + 1]
+        ints[2 * k + 1] = await table.send(ints[2 * k], data.subarray(at, at + length), 0, null)
+        at += length
+      }
+      return 0
     }
     default:
       return -errno.ENOSYS
@@ -122,11 +141,12 @@ async function answer(): Promise<void> {
   next(seq)
 }
 
-// A throw outside a request (a Node event handler) would leave the caller waiting: say so and end.
-process.on('uncaughtException', (err) => {
+// However the worker ends (a throw outside a request, in a Node event handler, or the end of its
+// loop), a caller blocked on it would wait for ever: say so and wake it, in a request or a wait.
+process.on('exit', () => {
   Atomics.store(control, READY, -1)
   Atomics.notify(control, REP)
-  throw err
+  ring.wakeWaiter()
 })
 // A pending waitAsync does not keep a worker's loop alive; the port does (host.ts unrefs the
 // worker, so the process does not wait for it).

@@ -38,6 +38,12 @@ const HOST_BYTES = 1024
 /** The most `send`/`recvInto` move in one call. */
 export const MAX_TRANSFER = DATA_BYTES - HOST_BYTES
 
+/**
+ * The longest a blocked call waits before it looks again whether the worker still serves: a
+ * stopping worker wakes it at once (host-worker.ts), this covers a wake that came just before.
+ */
+const LIVENESS_MS = 1000
+
 /** The worker script: the dist bundle beside this one, or the source under tsx. */
 function workerScript(): { file: string; tsx: string | null } {
   if (__filename.endsWith('.ts')) {
@@ -65,6 +71,8 @@ try {
 export class SocketHost {
   readonly #control: Int32Array
   readonly #data: Uint8Array
+  /** The data buffer as int32s: the lists of `recvMany` and `sendMany`. */
+  readonly #ints: Int32Array
   readonly #ring: RingReader
   readonly #worker: Worker
   readonly #sink: Sink
@@ -81,6 +89,7 @@ export class SocketHost {
     const ring = ringMemory()
     this.#control = new Int32Array(control)
     this.#data = new Uint8Array(data)
+    this.#ints = new Int32Array(data)
     this.#ring = new RingReader(ring)
     const script = workerScript()
     this.#worker = new Worker(BOOT, { eval: true, workerData: { control, data, ring, ...script } })
@@ -178,9 +187,12 @@ export class SocketHost {
     return this.#call(Op.Shutdown, fd, how)
   }
 
-  /** `close(2)`: 0 or -EBADF. The fd's last readiness changes reach the sink before this returns. */
-  close(fd: number): number {
-    return this.#call(Op.Close, fd)
+  /**
+   * `close(2)`: 0 or -EBADF. The fd's last readiness changes reach the sink before this returns.
+   * `reset` (SO_LINGER on with 0 seconds) resets a connection instead of closing it gracefully.
+   */
+  close(fd: number, reset = false): number {
+    return this.#call(Op.Close, fd, reset ? 1 : 0)
   }
 
   /** `getsockname(2)`, or `getpeername(2)` with `peer`: the address, or -errno. */
@@ -199,6 +211,51 @@ export class SocketHost {
     return this.#call(Op.GetOption, fd, level, name)
   }
 
+  /**
+   * `recv(2)` on `fds[0..count)` in as few round trips as the data buffer allows: fd k's bytes go
+   * to slot `slots[k]` of `slotSize` bytes in `area`, its result (a count, 0 at end of stream, or
+   * -errno) to `results[k]`. `slotSize` is at most MAX_TRANSFER.
+   */
+  recvMany(fds: Int32Array, slots: Int32Array, count: number, area: Uint8Array, slotSize: number, results: Int32Array): void {
+    const perTrip = Math.floor(DATA_BYTES / (4 + slotSize))
+    for (let first = 0; first < count; first += perTrip) {
+      const n = Math.min(perTrip, count - first)
+      this.#ints.set(fds.subarray(first, first + n))
+      this.#call(Op.RecvMany, n, slotSize)
+      for (let k = 0; k < n; k++) {
+        const got = (results[first + k] = this.#ints[k])
+        if (got > 0) {
+          const from = 4 * n + k * slotSize
+          area.set(this.#data.subarray(from, from + got), slots[first + k] * slotSize)
+        }
+      }
+    }
+  }
+
+  /**
+   * `send(2)` of `payloads[k]` on `fds[k]` for k in `[0, count)`, in as few round trips as the data
+   * buffer allows (a payload that does not fit whole is cut to what does, as a short send): each
+   * result (the count taken, or -errno) to `results[k]`.
+   */
+  sendMany(fds: Int32Array, payloads: Uint8Array[], count: number, results: Int32Array): void {
+    for (let first = 0; first < count;) {
+      // The entries that fit (8 bytes of list each, and their payloads); a first one too large is cut.
+      let [n, bytes] = [1, payloads[first].length]
+      while (first + n < count && 8 * (n + 1) + bytes + payloads[first + n].length <= DATA_BYTES) bytes += payloads[first + n++].length
+      let at = 8 * n
+      for (let k = 0; k < n; k++) {
+        const payload = payloads[first + k].subarray(0, DATA_BYTES - at)
+        this.#ints[2 * k] = fds[first + k]
+        this.#ints[2 * k + 1] = payload.length
+        this.#data.set(payload, at)
+        at += payload.length
+      }
+      this.#call(Op.SendMany, n)
+      for (let k = 0; k < n; k++) results[first + k] = this.#ints[2 * k + 1]
+      first += n
+    }
+  }
+
   /** The worker's open fds and the Node sockets it still holds (for leak checks). */
   count(): { open: number; alive: number } {
     const open = this.#call(Op.Count)
@@ -207,10 +264,16 @@ export class SocketHost {
 
   /**
    * Blocks this thread until readiness changes are published or `timeoutMs` passes (negative:
-   * no limit), then drains them into the sink: whether any came.
+   * no limit), then drains them into the sink: whether any came. Throws if the worker stops.
    */
   wait(timeoutMs: number): boolean {
-    return this.#ring.wait(timeoutMs) && this.drain() > 0
+    const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs
+    for (;;) {
+      if (Atomics.load(this.#control, READY) !== 1) throw this.#gone()
+      const left = deadline - performance.now()
+      if (this.#ring.wait(Math.max(0, Math.min(left, LIVENESS_MS)))) return this.drain() > 0
+      if (left <= LIVENESS_MS) return false
+    }
   }
 
   /** Hands the published readiness changes to the sink: how many. */
@@ -245,7 +308,7 @@ export class SocketHost {
     Atomics.notify(control, REQ)
     while (Atomics.load(control, REP) !== seq) {
       if (Atomics.load(control, READY) !== 1) throw this.#gone()
-      Atomics.wait(control, REP, (seq - 1) | 0)
+      Atomics.wait(control, REP, (seq - 1) | 0, LIVENESS_MS)
     }
     const result = control[RESULT]
     this.drain()

@@ -42,7 +42,6 @@ export const SO_BROADCAST = 6
 export const SO_SNDBUF = 7
 export const SO_RCVBUF = 8
 export const SO_KEEPALIVE = 9
-export const SO_LINGER = 13
 export const SO_ACCEPTCONN = 30
 export const SO_PROTOCOL = 38
 export const SO_DOMAIN = 39

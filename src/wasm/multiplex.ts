@@ -7,7 +7,7 @@
 import { constants } from 'node:os'
 import type * as Binding from '../binding.js'
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLPRI, EPOLLRDBAND, EPOLLRDNORM, EPOLLWRBAND, EPOLLWRNORM } from './linux.js'
-import { type WasmHost, waitForChanges } from './wait.js'
+import { type WasmHost, takeChanges, waitForChanges } from './wait.js'
 
 /** The multiplexing functions this module adds to the WebAssembly binding. */
 export type MultiplexFunctions = Pick<typeof Binding, 'FD_SETSIZE' | 'pollWait' | 'selectWait'>
@@ -21,9 +21,13 @@ const SELECT_SETS = [
   EPOLLPRI,
 ] as const
 
-/** Runs `scan` until it finds something (or fails), waiting for changes until `timeoutMs` (negative: no limit) has passed. */
+/**
+ * Runs `scan` until it finds something (or fails), waiting for changes until `timeoutMs`
+ * (negative: no limit) has passed; the first scan follows the changes that came before the call.
+ */
 function scanUntil(timeoutMs: number, scan: () => number): number {
   const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs
+  takeChanges()
   for (;;) {
     const found = scan()
     if (found !== 0) return found

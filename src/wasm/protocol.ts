@@ -51,6 +51,18 @@ export const enum Op {
   GetOption,
   /** → open fds; OUT[0] the Node sockets alive (open fds' handles, unaccepted, closing) */
   Count,
+  /**
+   * [count, slotSize]: `recv` on each fd of the int32 list at the start of data (count of them)
+   * into its slot after the list (slot k at 4 * count + k * slotSize); each result (a count or
+   * -errno) replaces its fd in the list.
+   */
+  RecvMany,
+  /**
+   * [count]: `send` on each (fd, length) int32 pair of the list at the start of data (count of
+   * them) of its payload, the payloads packed in order after the list; each result (a count or
+   * -errno) replaces its length in the list.
+   */
+  SendMany,
 }
 
 /** OUT slots of an address: family, port, flowinfo, scopeId, host bytes, host's data offset. */

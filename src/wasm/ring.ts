@@ -78,6 +78,11 @@ export class RingWriter {
     if (waiting.async) void waiting.value.then(flush)
     else setImmediate(flush)
   }
+
+  /** Wakes a caller blocked in `RingReader.wait` with no entry: the worker is stopping. */
+  wakeWaiter(): void {
+    Atomics.notify(this.#ring, WRITE)
+  }
 }
 
 /** The calling thread's side. */
@@ -115,7 +120,6 @@ export class RingReader {
   wait(timeoutMs: number): boolean {
     const write = Atomics.load(this.#ring, WRITE)
     if (write !== Atomics.load(this.#ring, READ)) return true
-    if (timeoutMs === 0) return false
     Atomics.wait(this.#ring, WRITE, write, timeoutMs < 0 ? Infinity : timeoutMs)
     return this.pending()
   }

@@ -50,12 +50,28 @@ export function hostResult(result: number): number {
 const EAI_NONAME = -2
 const EAI_NONAME_MESSAGE = 'Name or service not known'
 
+/** What batch.ts needs of this module: the host, and which fds it may read and write in a batch. */
+export interface BatchAccess {
+  /** The socket host, once the first socket has started it. */
+  host(): SocketHost | null
+  /**
+   * Whether `fd` is a non-blocking stream socket: its recv and send never wait here and may be
+   * short, so one round trip may carry many (a datagram's send is whole or EMSGSIZE).
+   */
+  batchable(fd: number): boolean
+}
+
 /** What this side keeps of a socket. */
 interface Fd {
   /** O_NONBLOCK is clear. */
   blocking: boolean
   /** SOCK_STREAM (sends may be split); else SOCK_DGRAM. */
   readonly stream: boolean
+  /**
+   * SO_LINGER's seconds while it is on, kept here (the host takes int options only): 0 makes
+   * the close reset the connection; more is read back, but the close does not wait.
+   */
+  linger?: number
 }
 
 /** Readiness that ends a wait to read (or accept), to write (or connect). */
@@ -66,7 +82,7 @@ const WRITABLE = EPOLLOUT | EPOLLERR | EPOLLHUP
  * The binding's socket functions over `engine` (the WebAssembly binding, its waits blocking);
  * `started(host)` is told when the socket host starts.
  */
-export function socketFunctions(engine: Engine, started: (host: SocketHost) => void): SocketFunctions {
+export function socketFunctions(engine: Engine, started: (host: SocketHost) => void): SocketFunctions & { batchAccess: BatchAccess } {
   const { vfdOpen, vfdReadiness, vfdNotify, fdClose: closeVfd, SOCK_NONBLOCK, SOCK_STREAM, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_WAITALL } = engine
   const { SOL_SOCKET, SO_ERROR, SO_LINGER, IPPROTO_TCP, TCP_CORK, AF_UNIX } = engine
   const littleEndian = endianness() === 'LE'
@@ -174,15 +190,15 @@ export function socketFunctions(engine: Engine, started: (host: SocketHost) => v
     if (family !== AF_UNIX) return -constants.errno.EOPNOTSUPP // as Linux: only AF_UNIX pairs
     if (proto !== 0) return -constants.errno.EPROTONOSUPPORT
     const h = host()
-    const second = vfdOpen(0)
-    if (second < 0) return second
+    const first = vfdOpen(0) // the lower number first, as Linux gives them
+    if (first < 0) return first
     const fd = { blocking: (ty & SOCK_NONBLOCK) === 0, stream: true }
-    const first = open((vfd) => h.socketpair(vfd, second, ty), fd)
-    if (first < 0) {
-      closeVfd(second)
-      return first
+    const second = open((vfd) => h.socketpair(first, vfd, ty), fd)
+    if (second < 0) {
+      closeVfd(first)
+      return second
     }
-    sockets.set(second, { ...fd })
+    sockets.set(first, { ...fd })
     return [first, second]
   }
 
@@ -288,25 +304,28 @@ export function socketFunctions(engine: Engine, started: (host: SocketHost) => v
     return vfdReadiness(fd) >= 0 ? 0 : -constants.errno.EBADF
   }
 
-  /**
-   * An int option, or SO_LINGER's struct linger, which goes to the host as one int (0 off, else
-   * l_linger + 1); the host has no other struct options: those are ENOPROTOOPT there.
-   */
+  /** An int option, or SO_LINGER, kept here (the host has no struct options: those are ENOPROTOOPT there). */
   function socketSetsockopt(fd: number, level: number, name: number, value: Uint8Array): number {
-    if (!sockets.has(fd)) return notSocket(fd)
+    const socket = sockets.get(fd)
+    if (socket === undefined) return notSocket(fd)
     const linger = level === SOL_SOCKET && name === SO_LINGER
     if (value.length < (linger ? 8 : 4)) return -constants.errno.EINVAL // as Linux for a short option
     const view = new DataView(value.buffer, value.byteOffset, value.length)
     const int = view.getInt32(0, littleEndian)
-    const sent = linger ? (int === 0 ? 0 : Math.max(0, view.getInt32(4, littleEndian)) + 1) : int
-    return hostResult(running!.setsockopt(fd, level, name, sent))
+    if (!linger) return hostResult(running!.setsockopt(fd, level, name, int))
+    // Linux keeps l_linger only when l_onoff is set.
+    if (int === 0) delete socket.linger
+    else socket.linger = Math.max(0, view.getInt32(4, littleEndian))
+    return 0
   }
 
   function socketGetsockopt(fd: number, level: number, name: number, buf: Uint8Array): number {
-    if (!sockets.has(fd)) return notSocket(fd)
-    const value = running!.getsockopt(fd, level, name)
-    if (value < 0) return hostResult(value)
-    const ints = level === SOL_SOCKET && name === SO_LINGER ? [Number(value > 0), Math.max(0, value - 1)] : [value]
+    const socket = sockets.get(fd)
+    if (socket === undefined) return notSocket(fd)
+    const linger = level === SOL_SOCKET && name === SO_LINGER
+    // An int option, or SO_LINGER's struct linger { l_onoff, l_linger }.
+    const ints = linger ? [Number(socket.linger !== undefined), socket.linger ?? 0] : [running!.getsockopt(fd, level, name)]
+    if (ints[0] < 0) return hostResult(ints[0])
     const bytes = new Uint8Array(4 * ints.length)
     ints.forEach((int, i) => new DataView(bytes.buffer).setInt32(4 * i, int, littleEndian))
     const length = Math.min(buf.length, bytes.length)
@@ -321,7 +340,11 @@ export function socketFunctions(engine: Engine, started: (host: SocketHost) => v
 
   /** Closes the host's socket first (its last readiness reaches the engine), then the engine's fd. */
   function fdClose(fd: number): number {
-    if (sockets.delete(fd)) running!.close(fd)
+    const socket = sockets.get(fd)
+    if (socket !== undefined) {
+      sockets.delete(fd)
+      running!.close(fd, socket.linger === 0)
+    }
     return closeVfd(fd)
   }
 
@@ -330,5 +353,6 @@ export function socketFunctions(engine: Engine, started: (host: SocketHost) => v
     socketCreate, socketPair, socketBind, socketConnect, socketListen, socketAccept, socketAcceptFd, socketRecv,
     socketRecvfrom, socketSend, socketSendto, socketShutdown, socketName, socketSetBlocking, socketGetBlocking,
     socketSetsockopt, socketGetsockopt, socketSetCork,
+    batchAccess: { host: () => running, batchable: (fd) => sockets.get(fd)?.blocking === false && sockets.get(fd)!.stream },
   }
 }

@@ -23,7 +23,7 @@ import {
   EPOLLWRBAND, EPOLLWRNORM, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP, IPV6_V6ONLY,
   MSG_OOB, MSG_PEEK, READ_KEY, SHUT_RD, SHUT_RDWR, SHUT_WR, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK,
   SOCK_STREAM, SOL_SOCKET, SO_ACCEPTCONN, SO_BROADCAST, SO_DOMAIN, SO_ERROR, SO_KEEPALIVE,
-  SO_LINGER, SO_PROTOCOL, SO_RCVBUF, SO_REUSEADDR, SO_SNDBUF, SO_TYPE, TCP_CORK, TCP_NODELAY, WAKE_ALL,
+  SO_PROTOCOL, SO_RCVBUF, SO_REUSEADDR, SO_SNDBUF, SO_TYPE, TCP_CORK, TCP_NODELAY, WAKE_ALL,
   WRITE_KEY, errno, errnoOf,
 } from './linux.js'
 
@@ -50,8 +50,6 @@ interface Options {
   broadcast: boolean
   rcvbuf: number
   sndbuf: number
-  /** SO_LINGER as the host's int: 0 off, else its l_linger + 1 (1: close resets the connection). */
-  linger: number
 }
 
 type StreamState = 'fresh' | 'bound' | 'listening' | 'connecting' | 'connected' | 'closed'
@@ -69,13 +67,11 @@ class Stream {
   sock: net.Socket | null = null
   local: Address | null = null
   peer: Address | null = null
+  /** The other end of a socketpair (whose close, unlike a shutdown, hangs this end up, and fails a send). */
+  partner: Stream | null = null
   readonly chunks: Buffer[] = []
   bytes = 0
   peerFin = false
-  /** The other end of a socketpair, while it is open. */
-  partner: Stream | null = null
-  /** The socketpair's other end was closed: with its FIN come EPOLLHUP and EPIPE, as Linux's unix_poll. */
-  partnerClosed = false
   rdShut = false
   wrShut = false
   /**
@@ -92,18 +88,23 @@ class Stream {
     this.opts = opts
   }
 
-  /** Linux's `tcp_poll` over this socket's state. */
+  /**
+   * Linux's `tcp_poll` over this socket's state; for a Unix stream its `unix_poll`, which adds
+   * EPOLLWRBAND to writable and hangs up once a socketpair's other end is closed (the close
+   * shut both directions of this end; its end of stream came after the last byte).
+   */
   readiness(): number {
     if (this.state === 'listening') return this.queue.length > 0 ? EPOLLIN | EPOLLRDNORM : 0
     const closed = this.state === 'closed'
     const rcvShut = this.rdShut || this.peerFin || closed
-    const sndShut = this.wrShut || closed
+    const sndShut = this.wrShut || closed || (this.peerFin && this.partner?.state === 'closed')
+    const writable = this.family === AF_UNIX ? EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND : EPOLLOUT | EPOLLWRNORM
     let bits = 0
-    if ((rcvShut && (sndShut || this.partnerClosed)) || this.state === 'fresh' || this.state === 'bound') bits |= EPOLLHUP
+    if ((rcvShut && sndShut) || this.state === 'fresh' || this.state === 'bound') bits |= EPOLLHUP
     if (rcvShut) bits |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP
     if (this.state !== 'connecting') {
       if (this.bytes > 0) bits |= EPOLLIN | EPOLLRDNORM
-      if (sndShut || !this.blocked) bits |= EPOLLOUT | EPOLLWRNORM
+      if (sndShut || !this.blocked) bits |= writable
     }
     if (this.soError !== 0) bits |= EPOLLERR
     return bits
@@ -212,6 +213,8 @@ export class SocketTable {
         [new Stream(fd0, AF_UNIX, defaultOptions()), client],
         [new Stream(fd1, AF_UNIX, defaultOptions()), await accepted],
       ]
+      ends[0][0].partner = ends[1][0]
+      ends[1][0].partner = ends[0][0]
       for (const [end, sock] of ends) {
         end.state = 'connected'
         end.local = unix('')
@@ -220,8 +223,6 @@ export class SocketTable {
         this.#fds.set(end.fd, end)
         this.#changed(end, 0)
       }
-      ends[0][0].partner = ends[1][0]
-      ends[1][0].partner = ends[0][0]
       return 0
     } catch (err) {
       return -errnoOf(err)
@@ -351,10 +352,10 @@ export class SocketTable {
 
   /**
    * `close(2)`: the fd is free at once. A stream's unsent bytes still go out (within
-   * LINGER_MS), unless unread bytes were left (except right after a write: Node then closes
-   * with a FIN) or SO_LINGER is on with a zero linger: then the connection is reset, as Linux does.
+   * LINGER_MS), unless unread bytes were left or `abort` (SO_LINGER 0 s) asks, which resets the
+   * connection as Linux does (except right after a write: Node then closes with a FIN).
    */
-  close(fd: number): number {
+  close(fd: number, abort = false): number {
     const s = this.#fds.get(fd)
     if (s === undefined) return -errno.EBADF
     this.#fds.delete(fd)
@@ -363,15 +364,11 @@ export class SocketTable {
       s.sock.close()
       return 0
     }
-    if (s.partner !== null) {
-      s.partner.partnerClosed = true
-      s.partner.partner = null
-      s.partner = null
-    }
     s.server?.close()
     for (const conn of s.queue.splice(0)) if (conn.sock !== null) reset(conn.sock)
-    if (s.sock !== null) this.#release(s.sock, s.bytes > 0 || s.opts.linger === 1)
+    if (s.sock !== null) this.#release(s.sock, abort || s.bytes > 0)
     s.state = 'closed'
+    if (s.partner !== null) this.#changed(s.partner, 0) // its hang-up, if its end of stream came already
     return 0
   }
 
@@ -391,8 +388,7 @@ export class SocketTable {
   /**
    * `setsockopt(2)` of an int option. Honoured: SO_REUSEADDR (kept; Node always reuses),
    * SO_KEEPALIVE, SO_BROADCAST (UDP), SO_RCVBUF and SO_SNDBUF (the host's buffers, doubled as
-   * Linux does), SO_LINGER (as one int, Options.linger; only its zero linger, a reset at close,
-   * changes what happens), TCP_NODELAY, TCP_CORK (Node's cork), IPV6_V6ONLY (a stream's, before bind); others ENOPROTOOPT.
+   * Linux does), TCP_NODELAY, TCP_CORK (Node's cork), IPV6_V6ONLY (a stream's, before bind); others ENOPROTOOPT.
    */
   setOption(fd: number, level: number, name: number, value: number): number {
     const s = this.#fds.get(fd)
@@ -412,8 +408,6 @@ export class SocketTable {
       if (stream?.sock?.isPaused() && stream.bytes < opts.rcvbuf) stream.sock.resume()
     } else if (level === SOL_SOCKET && name === SO_SNDBUF) {
       opts.sndbuf = Math.max(MIN_SNDBUF, Math.min(2 * value, 2 ** 30))
-    } else if (level === SOL_SOCKET && name === SO_LINGER) {
-      opts.linger = Math.max(0, value)
     } else if (level === IPPROTO_TCP && stream !== null && stream.family !== AF_UNIX && name === TCP_NODELAY) {
       opts.noDelay = on
       stream.sock?.setNoDelay(on)
@@ -450,7 +444,6 @@ export class SocketTable {
         case SO_BROADCAST: return Number(opts.broadcast)
         case SO_RCVBUF: return opts.rcvbuf
         case SO_SNDBUF: return opts.sndbuf
-        case SO_LINGER: return opts.linger
       }
     } else if (level === IPPROTO_TCP && stream && s.family !== AF_UNIX) {
       if (name === TCP_NODELAY) return Number(opts.noDelay)
@@ -667,7 +660,9 @@ export class SocketTable {
   #sendStream(s: Stream, data: Uint8Array): number {
     if (s.state === 'connecting') return -errno.EAGAIN
     if (s.state === 'closed' || s.wrShut) return s.soError !== 0 ? -this.#takeError(s) : -errno.EPIPE
-    if (s.state !== 'connected' || s.sock === null || s.partnerClosed) return -errno.EPIPE
+    if (s.state !== 'connected' || s.sock === null) return -errno.EPIPE
+    // Linux's unix_stream_sendmsg: EPIPE at once when the other end is closed or shut for reading.
+    if (s.partner !== null && (s.partner.state === 'closed' || s.partner.rdShut)) return -errno.EPIPE
     if (s.blocked) return -errno.EAGAIN
     const room = s.opts.sndbuf - s.sock.writableLength
     const take = Math.min(room, data.length)
@@ -690,8 +685,8 @@ export class SocketTable {
   }
 
   /**
-   * Lets a closed stream's Node socket go: reset at once with `abort` (bytes left unread, or
-   * SO_LINGER's zero linger, as Linux does), else once what it holds is sent.
+   * Lets a closed stream's Node socket go: reset at once if `abort` (bytes were left unread, as
+   * Linux does, or SO_LINGER 0 s), else once what it holds is sent.
    */
   #release(sock: net.Socket, abort: boolean): void {
     sock.removeAllListeners('data')
@@ -728,7 +723,7 @@ function reset(sock: net.Socket): void {
 function defaultOptions(): Options {
   return {
     reuseAddr: false, keepAlive: false, noDelay: false, cork: false, v6Only: false, broadcast: false,
-    rcvbuf: DEFAULT_RCVBUF, sndbuf: DEFAULT_SNDBUF, linger: 0,
+    rcvbuf: DEFAULT_RCVBUF, sndbuf: DEFAULT_SNDBUF,
   }
 }
 

@@ -40,6 +40,11 @@ export interface WakeSource {
    * the changes to the engine (`vfdNotify`): whether any came.
    */
   wait(timeoutMs: number): boolean
+  /**
+   * Hands the changes that came since the last call to the engine, without blocking: how many
+   * (absent: a source whose changes come only while a wait blocks).
+   */
+  drain?(): number
 }
 
 /** A cell nobody notifies: `Atomics.wait` on it sleeps for its whole timeout. */
@@ -48,7 +53,7 @@ const never = new Int32Array(new SharedArrayBuffer(4))
 /** The source without a socket host: sleeps until the deadline. */
 const sleeper: WakeSource = {
   wait(timeoutMs) {
-    if (timeoutMs !== 0) Atomics.wait(never, 0, 0, timeoutMs < 0 ? Infinity : timeoutMs)
+    Atomics.wait(never, 0, 0, timeoutMs < 0 ? Infinity : timeoutMs)
     return false
   },
 }
@@ -66,15 +71,22 @@ export function waitForChanges(timeoutMs: number): boolean {
 }
 
 /**
+ * Hands the readiness changes that came since the last call to the engine, so that a poll with
+ * no timeout sees them: without it, one that follows no other call would report stale readiness.
+ */
+export function takeChanges(): void {
+  source.drain?.()
+}
+
+/**
  * The WebAssembly binding with an `epollPollInto` that blocks up to `timeoutMs` (-1: no limit)
- * as epoll_wait does, after taking in the changes already published (a poll with timeout 0 sees
- * them too). This thread's blocking wait is the engine's only parked waiter, so the woken list it
- * empties is its own.
+ * as epoll_wait does. This thread's blocking wait is the engine's only parked waiter, so the
+ * woken list it empties is its own.
  */
 export function withBlockingWaits(binding: typeof Binding & WasmHost): typeof Binding & WasmHost {
   const { epollPollInto: pollNow, epollPark, epollUnpark, epollTakeWoken } = binding
   const epollPollInto: typeof pollNow = (epfd, out, timeoutMs, maxevents) => {
-    waitForChanges(0) // what the source published since this thread last looked, a poll(0) included
+    takeChanges()
     let count = pollNow(epfd, out, 0, maxevents)
     if (count !== 0 || timeoutMs === 0) return count
     const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs
