@@ -19,7 +19,6 @@ import { WASM, pipe, testIf } from './helpers.js'
 import { LINUX, fdCount } from './inspect.js'
 import { sleep, until, within } from './servers.js'
 
-/** Tests that read the kernel's interest list from /proc/self/fdinfo (Linux's epoll). */
 /** A test that reads the kernel's interest list of the loop's epoll: Linux, and not the WebAssembly backend, whose epoll is the in-memory engine's. */
 const onLinux = testIf(LINUX && !WASM, "reads the kernel's interest list from /proc/self/fdinfo/<epfd>, which only a Linux epoll has", { serial: true })
 
