@@ -93,13 +93,11 @@ function recvCopy(sock: Socket, n: number): Buffer | typeof AGAIN {
 class Operation<A, T> implements Waiter {
   #resolve: ((value: T) => void) | undefined
   #reject: ((error: unknown) => void) | undefined
-  #onAbort: (() => void) | undefined
 
   constructor(
     readonly kind: Kind<A, T>,
     private readonly readiness: Readiness,
     readonly sock: Socket,
-    private readonly fd: number,
     /** The argument of the call (n, buf, data, address), or the progress kept between tries. */
     public arg: A,
     private readonly signal: AbortSignal | undefined,
@@ -121,14 +119,13 @@ class Operation<A, T> implements Waiter {
       this.readiness.add(this.sock, this.kind.direction, this)
       this.#resolve = resolve
       this.#reject = reject
-      const signal = this.signal
-      if (signal !== undefined) {
-        this.#onAbort = () => {
-          if (this.readiness.remove(this.fd, this.kind.direction, this, true)) reject(abortError(signal))
-        }
-        signal.addEventListener('abort', this.#onAbort, { once: true })
-      }
+      this.signal?.addEventListener('abort', this, { once: true }) // the operation is the listener: no closure
     })
+  }
+
+  /** The signal aborted the wait: the slot and the interest go, and the promise rejects. */
+  handleEvent(): void {
+    if (this.readiness.remove(this.sock.fileno(), this.kind.direction, this, true)) this.#reject!(abortError(this.signal!))
   }
 
   ready(): void {
@@ -146,18 +143,14 @@ class Operation<A, T> implements Waiter {
   }
 
   fail(error: Error): void {
-    this.#unlisten()
+    this.signal?.removeEventListener('abort', this)
     this.#reject!(error)
   }
 
   /** Leaves the slot: the interest goes at once after a failure, lazily after a success. */
   #end(failed: boolean): void {
-    this.#unlisten()
-    this.readiness.remove(this.fd, this.kind.direction, this, failed)
-  }
-
-  #unlisten(): void {
-    if (this.#onAbort !== undefined) this.signal!.removeEventListener('abort', this.#onAbort)
+    this.signal?.removeEventListener('abort', this)
+    this.readiness.remove(this.sock.fileno(), this.kind.direction, this, failed)
   }
 }
 
@@ -178,7 +171,7 @@ function operate<A, T>(readiness: Readiness, kind: Kind<A, T>, sock: Socket, arg
     if (signal?.aborted) throw abortError(signal)
     const held = readiness.holder(fd, direction)
     if (held !== undefined) throw busyError(op, fd, direction, held) // before the call, which would take its data
-    const operation = new Operation(kind, readiness, sock, fd, arg, signal)
+    const operation = new Operation(kind, readiness, sock, arg, signal)
     const result = tryOnce(operation)
     return result === AGAIN ? operation.wait() : Promise.resolve(result)
   } catch (error) {
