@@ -91,8 +91,8 @@ function recvCopy(sock: Socket, n: number): Buffer | typeof AGAIN {
  * the socket's reader or writer slot if that try would block.
  */
 class Operation<A, T> implements Waiter {
-  #resolve: ((value: T) => void) | undefined
-  #reject: ((error: unknown) => void) | undefined
+  /** The promise's resolve function: the one it keeps (see #reject). */
+  #resolve: ((value: T | Promise<never>) => void) | undefined
 
   constructor(
     readonly kind: Kind<A, T>,
@@ -115,17 +115,16 @@ class Operation<A, T> implements Waiter {
 
   /** Takes the socket's slot until a try succeeds or fails (or the wait is aborted); settles the promise then. */
   wait(): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<T>((resolve) => {
       this.readiness.add(this.sock, this.kind.direction, this)
       this.#resolve = resolve
-      this.#reject = reject
       this.signal?.addEventListener('abort', this, { once: true }) // the operation is the listener: no closure
     })
   }
 
   /** The signal aborted the wait: the slot and the interest go, and the promise rejects. */
   handleEvent(): void {
-    if (this.readiness.remove(this.sock.fileno(), this.kind.direction, this, true)) this.#reject!(abortError(this.signal!))
+    if (this.readiness.remove(this.sock.fileno(), this.kind.direction, this, true)) this.#reject(abortError(this.signal!))
   }
 
   ready(): void {
@@ -134,7 +133,7 @@ class Operation<A, T> implements Waiter {
       result = tryOnce(this)
     } catch (error) {
       this.#end(true)
-      this.#reject!(error)
+      this.#reject(error)
       return
     }
     if (result === AGAIN) return
@@ -144,7 +143,15 @@ class Operation<A, T> implements Waiter {
 
   fail(error: Error): void {
     this.signal?.removeEventListener('abort', this)
-    this.#reject!(error)
+    this.#reject(error)
+  }
+
+  /**
+   * Rejects the promise by resolving it with a rejected one, which it adopts: with no reject
+   * function kept, a waiting operation holds one resolving function less (56 bytes).
+   */
+  #reject(error: unknown): void {
+    this.#resolve!(Promise.reject(error))
   }
 
   /** Leaves the slot: the interest goes at once after a failure, lazily after a success. */
