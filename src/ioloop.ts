@@ -84,6 +84,8 @@ export class IOLoop implements Disposable {
   #finish: (() => void) | undefined
   /** The readers and writers: addReader/addWriter and the awaitable socket operations. */
   readonly #readiness = new Readiness({
+    watch: (fd) => this.#handlers.get(fd),
+    watches: () => this.#handlers.values(),
     register: (fd, watch, events) => {
       this.#epoll.register(fd, events | IOLoop.ERROR)
       this.#handlers.set(fd, watch)

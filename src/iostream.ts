@@ -61,9 +61,9 @@ export class IOStream {
   #start = 0
   #end = 0
   #reading = false
-  /** Data written and not yet handed to a send, with the settlers of the writes it holds. */
-  #queue: Buffer[] = []
-  #writers: { resolve: () => void, reject: (error: unknown) => void }[] = []
+  /** Data written and not yet handed to a send, with the settlers of the writes it holds (undefined while none: an idle stream keeps no arrays). */
+  #queue: Buffer[] | undefined
+  #writers: { resolve: () => void, reject: (error: unknown) => void }[] | undefined
   #flushing = false
   #closed = false
 
@@ -109,8 +109,10 @@ export class IOStream {
         }
         if (at >= 0) return this.#take(needed)
         from = Math.max(0, size - delim.length + 1)
-        await this.#fill()
+        this.#filled(await this.#recv())
       }
+    } catch (error) {
+      throw this.#closedBy(error)
     } finally {
       this.#reading = false
     }
@@ -121,8 +123,10 @@ export class IOStream {
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`readBytes: n must be a non-negative integer, got ${n}`)
     this.#beginRead('readBytes')
     try {
-      while (this.#end - this.#start < n) await this.#fill()
+      while (this.#end - this.#start < n) this.#filled(await this.#recv())
       return this.#take(n)
+    } catch (error) {
+      throw this.#closedBy(error)
     } finally {
       this.#reading = false
     }
@@ -140,8 +144,8 @@ export class IOStream {
     } else if (this.#closed) {
       promise = Promise.reject(new StreamClosedError())
     } else {
-      this.#queue.push(typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength))
-      promise = new Promise<void>((resolve, reject) => this.#writers.push({ resolve, reject }))
+      (this.#queue ??= []).push(typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength))
+      promise = new Promise<void>((resolve, reject) => (this.#writers ??= []).push({ resolve, reject }))
       if (!this.#flushing) void this.#flush()
     }
     promise.catch(noop)
@@ -162,20 +166,21 @@ export class IOStream {
   }
 
   /**
-   * Reads what the socket has (waiting for some) into the buffer; at end of stream, closes and
-   * rejects. A plain promise chain, not an async function: a stream waiting for data keeps no
-   * frame of its own beside the reader's.
+   * Receives what the socket has, waiting for some: what a read awaits itself, with no promise
+   * chained on it, so that a stream waiting for data keeps no reaction or closure of its own
+   * beside the reader's await. The reader hands what came to `#filled`, and an error to `#closedBy`.
    */
-  #fill(): Promise<void> {
+  #recv(): Promise<Buffer> {
     if (this.#end - this.#start >= this.#maxBufferSize) {
       return Promise.reject(new UnsatisfiableReadError(`read buffer full (maxBufferSize ${this.#maxBufferSize})`))
     }
-    return this.#loop.sockRecv(this.#sock, READ_CHUNK).then((data) => {
-      if (data.length === 0) throw this.#closedBy(undefined)
-      this.#append(data)
-    }, (error) => {
-      throw this.#closedBy(error)
-    })
+    return this.#loop.sockRecv(this.#sock, READ_CHUNK)
+  }
+
+  /** Buffers what `#recv` received; at end of stream (no data), closes and throws. */
+  #filled(data: Buffer): void {
+    if (data.length === 0) throw this.#closedBy(undefined)
+    this.#append(data)
   }
 
   /**
@@ -244,11 +249,11 @@ export class IOStream {
   async #flush(): Promise<void> {
     this.#flushing = true
     try {
-      while (this.#queue.length > 0) {
-        const data = this.#queue.length === 1 ? this.#queue[0] : Buffer.concat(this.#queue)
-        const writers = this.#writers
-        this.#queue = []
-        this.#writers = []
+      while (this.#queue !== undefined) {
+        const queue = this.#queue
+        const writers = this.#writers!
+        const data = queue.length === 1 ? queue[0] : Buffer.concat(queue)
+        this.#queue = this.#writers = undefined
         try {
           await this.#loop.sockSendall(this.#sock, data)
         } catch (error) {
@@ -265,9 +270,8 @@ export class IOStream {
   }
 
   #failWrites(error: unknown): void {
-    const writers = this.#writers
-    this.#queue = []
-    this.#writers = []
+    const writers = this.#writers ?? []
+    this.#queue = this.#writers = undefined
     for (const writer of writers) writer.reject(error)
   }
 }

@@ -38,8 +38,15 @@ export interface Watch {
   run(events: number): void
 }
 
-/** What the loop lends: its kernel registrations (with its handler map) and its error hook. */
+/**
+ * What the loop lends: its kernel registrations, its handler map (where the readiness entries
+ * live too: one map slot per fd, not two) and its error hook.
+ */
 export interface ReadinessHost {
+  /** What `fd`'s events are routed to, if it is registered. */
+  watch(fd: number): Watch | undefined
+  /** Everything registered. */
+  watches(): Iterable<Watch>
   /** Registers `fd` for `events` and routes its events to `watch`. */
   register(fd: number, watch: Watch, events: number): void
   /** Changes the events registered for `fd`. */
@@ -78,7 +85,6 @@ class Entry implements Watch {
 
 /** The readers and writers of one IOLoop. */
 export class Readiness {
-  readonly #entries = new Map<number, Entry>()
   readonly #host: ReadinessHost
   #closed = false
   /** The detach hook this object sets on the Sockets it waits on. */
@@ -90,6 +96,12 @@ export class Readiness {
     this.#host = host
   }
 
+  /** `fd`'s entry: registered by this object, with the loop's handler map as their map. */
+  #entry(fd: number): Entry | undefined {
+    const watch = this.#host.watch(fd)
+    return watch instanceof Entry ? watch : undefined
+  }
+
   /** Throws if the loop is closed. */
   checkOpen(): void {
     if (this.#closed) throw new RuntimeError('IOLoop is closed', 'ERR_CLOSED')
@@ -97,14 +109,14 @@ export class Readiness {
 
   /** What holds `fd`'s `direction` slot ('sockRecv', 'a reader from addReader'), or undefined. */
   holder(fd: number, direction: Direction): string | undefined {
-    const entry = this.#entries.get(fd)
+    const entry = this.#entry(fd)
     const held = direction === EPOLLIN ? entry?.reader : entry?.writer
     return held === undefined ? undefined : describe(held, direction)
   }
 
   /** Whether `fd` has an entry (waiters, or interest left by finished ones). */
   has(fd: number): boolean {
-    return this.#entries.has(fd)
+    return this.#entry(fd) !== undefined
   }
 
   /**
@@ -115,7 +127,7 @@ export class Readiness {
   add(fileobj: FileLike, direction: Direction, waiter: Waiter): void {
     this.checkOpen()
     const fd = fileno(fileobj)
-    let entry = this.#entries.get(fd)
+    let entry = this.#entry(fd)
     const held = direction === EPOLLIN ? entry?.reader : entry?.writer
     if (held !== undefined && (held.op !== undefined || waiter.op !== undefined)) {
       throw busyError(waiter.op ?? (direction === EPOLLIN ? 'addReader' : 'addWriter'), fd, direction, describe(held, direction))
@@ -141,10 +153,7 @@ export class Readiness {
       throw error
     }
     e.events = events
-    if (created) {
-      this.#entries.set(fd, e)
-      if (fileobj instanceof Socket) setDetachHook(fileobj, this.#forget)
-    }
+    if (created && fileobj instanceof Socket) setDetachHook(fileobj, this.#forget)
   }
 
   /**
@@ -152,7 +161,7 @@ export class Readiness {
    * The interest goes at once when `eager` or when the fd is not a Socket, else lazily.
    */
   remove(fd: number, direction: Direction, waiter?: Waiter, eager = false): boolean {
-    const entry = this.#entries.get(fd)
+    const entry = this.#entry(fd)
     const held = direction === EPOLLIN ? entry?.reader : entry?.writer
     if (entry === undefined || held === undefined || (waiter !== undefined && held !== waiter)) return false
     if (direction === EPOLLIN) entry.reader = undefined
@@ -163,22 +172,21 @@ export class Readiness {
 
   /** Empties `fd`'s `direction` slot if it holds a callback, not an operation: true if it did. */
   removeCallback(fd: number, direction: Direction): boolean {
-    const entry = this.#entries.get(fd)
+    const entry = this.#entry(fd)
     const held = direction === EPOLLIN ? entry?.reader : entry?.writer
     return held !== undefined && held.op === undefined && this.remove(fd, direction, held)
   }
 
   /** Drops `fd`'s entry if nothing waits on it (interest left by finished operations). */
   release(fd: number): void {
-    const entry = this.#entries.get(fd)
+    const entry = this.#entry(fd)
     if (entry !== undefined && entry.wanted === 0) this.#trim(entry)
   }
 
   /** The loop closes: every operation waiting fails with `error`; callbacks are dropped. */
   close(error: Error): void {
     this.#closed = true
-    const entries = [...this.#entries.values()]
-    this.#entries.clear()
+    const entries = [...this.#host.watches()].filter((watch) => watch instanceof Entry)
     for (const entry of entries) {
       if (entry.fileobj instanceof Socket) setDetachHook(entry.fileobj, undefined)
       for (const waiter of [entry.reader, entry.writer]) waiter?.fail(error)
@@ -198,7 +206,7 @@ export class Readiness {
       if (writer === undefined) unclaimed = true
       else if (entry.writer === writer) this.#run(writer) // unless the reader closed or replaced it
     }
-    if (unclaimed && this.#entries.get(entry.fd) === entry) this.#trim(entry)
+    if (unclaimed && this.#host.watch(entry.fd) === entry) this.#trim(entry)
   }
 
   #run(waiter: Waiter): void {
@@ -214,7 +222,6 @@ export class Readiness {
     const wanted = entry.wanted
     if (wanted === entry.events) return
     if (wanted === 0) {
-      this.#entries.delete(entry.fd)
       if (entry.fileobj instanceof Socket) setDetachHook(entry.fileobj, undefined)
       entry.events = 0
       this.#host.unregister(entry.fd)
@@ -226,7 +233,7 @@ export class Readiness {
 
   /** A socket closes or is detached: its interest goes and what waits on it fails with EBADF. */
   #forgetSocket(sock: Socket): void {
-    const entry = this.#entries.get(sock.fileno())
+    const entry = this.#entry(sock.fileno())
     if (entry === undefined || entry.fileobj !== sock) return
     const { reader, writer } = entry
     entry.reader = entry.writer = undefined

@@ -13,11 +13,14 @@ export class Task<T = unknown> implements PromiseLike<T> {
   /** `settled`, made when first asked for, and what resolves it: a task nobody joins has no promise of its own. */
   #settled: Promise<void> | undefined
   #resolveSettled: (() => void) | undefined
+  /** Where an exception of the function goes (the loop's `onError`). */
+  readonly #onError: (error: unknown) => void
 
   /** Starts `fn(...args)` once the current code yields (a microtask); `IOLoop.spawn` calls this. */
   constructor(fn: (...args: any[]) => T | PromiseLike<T>, args: unknown[], onError: (error: unknown) => void) {
     if (typeof fn !== 'function') throw new TypeError('spawn: the task must be a function')
-    queueMicrotask(() => this.#start(fn, args, onError))
+    this.#onError = onError
+    queueMicrotask(() => this.#start(fn, args))
   }
 
   /** Settles (never rejects) once the function has returned or thrown. */
@@ -26,27 +29,32 @@ export class Task<T = unknown> implements PromiseLike<T> {
     return this.#settled
   }
 
-  /** Calls the function and watches its promise (or value): a parked task holds that one reaction. */
-  #start(fn: (...args: any[]) => T | PromiseLike<T>, args: unknown[], onError: (error: unknown) => void): void {
+  /**
+   * Calls the function and watches its promise (or value): a parked task holds that one reaction,
+   * its handlers bound methods (no closures, so no context for them to share).
+   */
+  #start(fn: (...args: any[]) => T | PromiseLike<T>, args: unknown[]): void {
     let result: T | PromiseLike<T>
     try {
       result = fn(...args)
     } catch (error) {
-      this.#fail(error, onError)
+      this.#fail(error)
       return
     }
-    Promise.resolve(result).then((value) => {
-      this.value = value
-      this.#state = 'fulfilled'
-      this.#resolveSettled?.()
-    }, (error) => this.#fail(error, onError))
+    Promise.resolve(result).then(this.#succeed.bind(this), this.#fail.bind(this))
   }
 
-  #fail(error: unknown, onError: (error: unknown) => void): void {
+  #succeed(value: T): void {
+    this.value = value
+    this.#state = 'fulfilled'
+    this.#resolveSettled?.()
+  }
+
+  #fail(error: unknown): void {
     this.exception = error
     this.#state = 'rejected'
     this.#resolveSettled?.()
-    onError(error)
+    this.#onError(error)
   }
 
   /** True once the function has returned or thrown (gevent's `ready()`). */
