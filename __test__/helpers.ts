@@ -3,7 +3,7 @@
  * which tests run where, how an option reads back, how long loopback data takes to arrive.
  */
 import test, { type ExecutionContext } from 'ava'
-import { execFileSync, spawn } from 'node:child_process'
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -204,6 +204,11 @@ export function writeLater(peer: Socket, seconds: number, text = '', hold = 10):
     stdio: ['ignore', peer.fileno(), 'ignore'],
   })
   peer.close() // spawn returns once the child has exec'd: it holds its own copy by now
+  return writerOf(child)
+}
+
+/** The Writer of `child`. */
+function writerOf(child: ChildProcess): Writer {
   const exited = new Promise<unknown>((resolve) => {
     child.on('exit', resolve)
     child.on('error', resolve)
@@ -239,19 +244,12 @@ const sock = require('node:net').connect(path, () => setTimeout(() => {
   setTimeout(() => process.exit(0), hold * 1000)
 }, seconds * 1000))`
     const child = spawn(process.execPath, ['-e', script, address, String(seconds), text, String(hold)], { stdio: 'ignore' })
-    const exited = new Promise<unknown>((resolve) => {
-      child.on('exit', resolve)
-      child.on('error', resolve)
-    })
-    const stop = async () => {
-      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) child.kill('SIGKILL')
-      await exited
-    }
-    t.teardown(stop)
+    const writer = writerOf(child)
+    t.teardown(writer.stop)
     until(() => pollOnce(listener.fileno(), POLLIN) !== 0, 'the writer to connect', 10_000)
     const [sock] = listener.accept()
     t.teardown(() => sock.close())
-    return [sock, { exited, stop }]
+    return [sock, writer]
   } finally {
     listener.close()
     fs.rmSync(dir, { recursive: true, force: true })
