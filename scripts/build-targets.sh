@@ -50,6 +50,9 @@ fi
 mkdir -p target/cross/bin target/cross/logs
 ln -sf "$debian_cargo" target/cross/bin/cargo
 ln -sf "$debian_rustc" target/cross/bin/rustc
+# rustc strips a Mach-O with rust-objcopy, which Debian's Rust does not ship: rustup's, on the PATH.
+objcopy="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-objcopy"
+[[ -x $objcopy ]] && ln -sf "$objcopy" target/cross/bin/rust-objcopy
 # (build-wasm.sh finds its own cargo, and rustup's rust-lld through the rustc on the PATH it had.)
 wasm_path=$PATH
 export PATH="$PWD/target/cross/bin:$PATH" RUSTC_BOOTSTRAP=1
