@@ -8,7 +8,9 @@
  * `IOLoop.remote()` hands out the cell as its loop's doorbell; `ringDoorbell` (any thread) rings
  * it. This thread answers by signalling its own wakers that were handed out (`doorbell`), as the
  * other thread's `wakerSignal` would have done natively: in a blocking wait as it wakes
- * (`answerDoorbells`), and on Node's loop through `Atomics.waitAsync` on RUNG.
+ * (`answerDoorbells`), and on Node's loop through `Atomics.waitAsync` on RUNG. A ring does not
+ * say which loop it is for, so every such waker of the thread is signalled (a loop woken for
+ * nothing finds no message on its port and waits again).
  */
 import { waitAsync } from './protocol.js'
 
