@@ -16,7 +16,6 @@
 import { constants, endianness } from 'node:os'
 import { getSystemErrorMap } from 'node:util'
 import type * as Binding from '../binding.js'
-import { wakeCell } from './doorbell.js'
 import { MAX_TRANSFER, SocketHost } from './host.js'
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, GAI_NOT_FOUND, errno as linux } from './linux.js'
 import { type WasmHost, useWakeSource } from './wait.js'
@@ -93,7 +92,7 @@ export function socketFunctions(engine: Engine, started: (host: SocketHost) => v
   /** The socket host, started by the first socket. */
   function host(): SocketHost {
     if (running === null) {
-      running = new SocketHost((fd, readiness, key) => vfdNotify(fd, readiness, key), undefined, wakeCell.buffer as SharedArrayBuffer)
+      running = new SocketHost((fd, readiness, key) => vfdNotify(fd, readiness, key))
       useWakeSource(running)
       started(running)
     }
