@@ -424,14 +424,7 @@ for (const example of ['hello-world.ts', 'hello-world-edge.ts']) {
       const { stdout } = await run('curl', ['-s', '--max-time', '5', `http://127.0.0.1:${port}/`])
       t.is(stdout, EXPECTED)
     }
-    const { stdout } = await run('python3', ['-c', [
-      'import socket, sys',
-      `s = socket.create_connection(("127.0.0.1", ${port}), timeout=5)`,
-      's.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")',
-      'data = b""',
-      'while chunk := s.recv(1024): data += chunk',
-      'sys.stdout.write(data.decode())',
-    ].join('\n')], { timeout: 10_000 })
+    const stdout = (await python(port, 'b"GET / HTTP/1.0\\r\\n\\r\\n"')).stdout.toString()
     t.true(stdout.startsWith('HTTP/1.0 200 OK\r\n') && stdout.endsWith(`\r\n\r\n${EXPECTED}`), stdout)
   })
 }
