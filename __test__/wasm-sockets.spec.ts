@@ -313,10 +313,10 @@ test('select, poll and the fast path (pollRecv, sendMany, accept) on the engine:
     b.recv(1)
     const srv = createServer(['127.0.0.1', 0])
     srv.setblocking(false)
-    say(srv.getsockname()[1])
     const ep = new Epoll()
     ep.register(srv, EPOLLIN)
     const listenerIdle = ep.poll(0).length
+    say(srv.getsockname()[1])
     const out = new Int32Array(3 * 8), area = new Uint8Array(8 * 1024)
     let conn = -1, got = ''
     while (got.length < 5) {
