@@ -390,8 +390,9 @@ test.serial("with onWake, a change wakes this thread's event loop, drained befor
 test.serial('a full ring keeps later entries in order until the reader drains', async (t) => {
   const memory = ringMemory()
   let wakes = 0
-  const writer = new RingWriter(memory, () => wakes++)
-  const reader = new RingReader(memory)
+  const bell = new SharedArrayBuffer(4)
+  const writer = new RingWriter(memory, bell, () => wakes++)
+  const reader = new RingReader(memory, bell)
   const total = RING_ENTRIES + 1000
   for (let i = 0; i < total; i++) writer.push(i, i * 2, i % 3 === 0 ? WAKE_ALL : 0)
   const got: number[] = []

@@ -18,7 +18,7 @@ import { MessageChannel, type MessagePort, receiveMessageOnPort } from 'node:wor
 import binding = require('./native.js')
 import { eventMask, fileno } from './args.js'
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT } from './constants.js'
-import { Epoll, type FileLike } from './epoll.js'
+import { Epoll, type FileLike, backend } from './epoll.js'
 import { ConnectionError, OSError, RuntimeError, osError } from './errors.js'
 import { Readiness, type Watch } from './readiness.js'
 import type { Address, Socket } from './socket.js'
@@ -26,6 +26,7 @@ import * as ops from './sockops.js'
 import type { OperationOptions } from './sockops.js'
 import { Task } from './tasks.js'
 import { type Timeout, TimeoutQueue } from './timeouts.js'
+import { doorbell, ringDoorbell } from './wasm/doorbell.js'
 
 // Bound once as plain constants: a named import of the CommonJS binding costs a getter call
 // per use once bundled.
@@ -45,6 +46,11 @@ export interface RemoteHandle {
   readonly port: MessagePort
   /** The loop's waker fd, which the other thread signals to wake a blocked loop. */
   readonly waker: number
+  /**
+   * On the WebAssembly backend, where the waker fd means nothing to another thread's engine:
+   * the shared memory the other thread rings instead (src/wasm/doorbell.ts).
+   */
+  readonly doorbell?: SharedArrayBuffer
 }
 
 /** The most a turn waits without a timeout due (Tornado's _POLL_TIMEOUT). */
@@ -263,6 +269,7 @@ export class IOLoop implements Disposable {
     const { port1, port2 } = new MessageChannel()
     port1.unref()
     this.#ports.push(port1)
+    if (backend === 'wasm') return { port: port2, waker: this.#waker, doorbell: doorbell(this.#waker) }
     return { port: port2, waker: this.#waker }
   }
 
@@ -504,16 +511,19 @@ function callbackWaiter<A extends unknown[]>(callback: (...args: A) => void, arg
 export class RemoteIOLoop {
   readonly #port: MessagePort
   readonly #waker: number
+  readonly #doorbell: SharedArrayBuffer | undefined
 
   /** Wraps a handle received from the loop's thread. */
   constructor(handle: RemoteHandle) {
     this.#port = handle.port
     this.#waker = handle.waker
+    this.#doorbell = handle.doorbell
   }
 
   /** Queues `message` for the loop's `onMessage` and wakes it, even inside `runSync()`. */
   addCallback(message: unknown): void {
     this.#port.postMessage(message)
+    if (this.#doorbell !== undefined) return ringDoorbell(this.#doorbell)
     const ret = wakerSignal(this.#waker)
     if (ret < 0) throw osError(-ret, 'write')
   }

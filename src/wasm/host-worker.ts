@@ -15,6 +15,8 @@ export interface HostMemory {
   control: SharedArrayBuffer
   data: SharedArrayBuffer
   ring: SharedArrayBuffer
+  /** The calling thread's wake cell (doorbell.ts). */
+  bell: SharedArrayBuffer
 }
 
 const memory = workerData as HostMemory
@@ -23,7 +25,7 @@ const data = new Uint8Array(memory.data)
 /** The data buffer as int32s: the lists of RecvMany and SendMany. */
 const ints = new Int32Array(memory.data)
 const port = parentPort!
-const ring = new RingWriter(memory.ring, () => port.postMessage(0))
+const ring = new RingWriter(memory.ring, memory.bell, () => port.postMessage(0))
 const table = new SocketTable((fd, readiness, key) => ring.push(fd, readiness, key))
 const text = new TextDecoder()
 const encoder = new TextEncoder()

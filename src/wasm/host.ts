@@ -81,8 +81,11 @@ export class SocketHost {
   #onWake: (() => void) | null = null
   #failure: Error | null = null
 
-  /** Starts the worker and waits (at most `bootTimeoutMs`) until it serves. */
-  constructor(sink: Sink, bootTimeoutMs = 10_000) {
+  /**
+   * Starts the worker and waits (at most `bootTimeoutMs`) until it serves. `bell` is the wake
+   * cell `wait` blocks on (doorbell.ts: this thread's, so that a doorbell ends the wait too).
+   */
+  constructor(sink: Sink, bootTimeoutMs = 10_000, bell = new SharedArrayBuffer(4)) {
     this.#sink = sink
     const control = new SharedArrayBuffer(CONTROL_SLOTS * 4)
     const data = new SharedArrayBuffer(DATA_BYTES)
@@ -90,9 +93,9 @@ export class SocketHost {
     this.#control = new Int32Array(control)
     this.#data = new Uint8Array(data)
     this.#ints = new Int32Array(data)
-    this.#ring = new RingReader(ring)
+    this.#ring = new RingReader(ring, bell)
     const script = workerScript()
-    this.#worker = new Worker(BOOT, { eval: true, workerData: { control, data, ring, ...script } })
+    this.#worker = new Worker(BOOT, { eval: true, workerData: { control, data, ring, bell, ...script } })
     this.#worker.on('error', (err) => {
       this.#failure = err
     })
@@ -263,16 +266,19 @@ export class SocketHost {
   }
 
   /**
-   * Blocks this thread until readiness changes are published or `timeoutMs` passes (negative:
-   * no limit), then drains them into the sink: whether any came. Throws if the worker stops.
+   * Blocks this thread until readiness changes are published, the wake cell moves from `seen`
+   * (by default its value now) or `timeoutMs` passes (negative: no limit), then drains the
+   * changes into the sink: whether any came. Throws if the worker stops.
    */
-  wait(timeoutMs: number): boolean {
+  wait(timeoutMs: number, seen = this.#ring.bellNow()): boolean {
     const deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs
     for (;;) {
       if (Atomics.load(this.#control, READY) !== 1) throw this.#gone()
       const left = deadline - performance.now()
-      if (this.#ring.wait(Math.max(0, Math.min(left, LIVENESS_MS)))) return this.drain() > 0
-      if (left <= LIVENESS_MS) return false
+      const woken = this.#ring.wait(Math.max(0, Math.min(left, LIVENESS_MS)), seen)
+      if (this.#ring.pending()) return this.drain() > 0
+      if (Atomics.load(this.#control, READY) !== 1) throw this.#gone()
+      if (woken || left <= LIVENESS_MS) return false
     }
   }
 

@@ -1,9 +1,10 @@
 /**
  * The readiness ring: the worker publishes each socket's readiness change or event as
  * `(fd, readiness, key)` (the in-memory engine's `notify`: key 0 is a plain change, `WAKE_ALL` a
- * key-less wakeup); the calling thread drains it in order. WRITE and READ are sequence numbers;
- * the worker notifies WRITE on each entry, so a caller blocked in `Atomics.wait` wakes, and, when
- * the caller armed WAKE, posts one message per drain to wake its event loop.
+ * key-less wakeup); the calling thread drains it in order. WRITE and READ are sequence numbers.
+ * On each entry the worker moves and notifies the first slot of the caller's wake cell (`bell`,
+ * doorbell.ts), so a caller blocked in `Atomics.wait` on it wakes, and, when the caller armed
+ * WAKE, posts one message per drain to wake its event loop.
  */
 
 import { waitAsync } from './protocol.js'
@@ -31,12 +32,14 @@ export function ringMemory(): SharedArrayBuffer {
 /** The worker's side: publishes entries in order; past a full ring, queues them until drained. */
 export class RingWriter {
   readonly #ring: Int32Array
+  readonly #bell: Int32Array
   readonly #wake: () => void
   readonly #overflow: number[] = []
 
-  /** `wake` posts the message that wakes the caller's event loop. */
-  constructor(memory: SharedArrayBuffer, wake: () => void) {
+  /** `bell` is the caller's wake cell; `wake` posts the message that wakes the caller's event loop. */
+  constructor(memory: SharedArrayBuffer, bell: SharedArrayBuffer, wake: () => void) {
     this.#ring = new Int32Array(memory)
+    this.#bell = new Int32Array(bell)
     this.#wake = wake
   }
 
@@ -57,7 +60,7 @@ export class RingWriter {
     ring[at + 1] = readiness
     ring[at + 2] = key
     Atomics.store(ring, WRITE, (write + 1) | 0)
-    Atomics.notify(ring, WRITE)
+    this.#ringBell()
     if (Atomics.load(ring, WAKE) === 1 && Atomics.compareExchange(ring, POSTED, 0, 1) === 0) this.#wake()
     return true
   }
@@ -81,16 +84,24 @@ export class RingWriter {
 
   /** Wakes a caller blocked in `RingReader.wait` with no entry: the worker is stopping. */
   wakeWaiter(): void {
-    Atomics.notify(this.#ring, WRITE)
+    this.#ringBell()
+  }
+
+  #ringBell(): void {
+    Atomics.add(this.#bell, 0, 1)
+    Atomics.notify(this.#bell, 0)
   }
 }
 
 /** The calling thread's side. */
 export class RingReader {
   readonly #ring: Int32Array
+  readonly #bell: Int32Array
 
-  constructor(memory: SharedArrayBuffer) {
+  /** `bell` is this thread's wake cell, the writer's. */
+  constructor(memory: SharedArrayBuffer, bell: SharedArrayBuffer) {
     this.#ring = new Int32Array(memory)
+    this.#bell = new Int32Array(bell)
   }
 
   /** Hands every published entry to `sink` in order (`key` as an unsigned 32-bit value); returns the count. */
@@ -113,15 +124,19 @@ export class RingReader {
     return Atomics.load(this.#ring, WRITE) !== Atomics.load(this.#ring, READ)
   }
 
+  /** The wake cell's first slot now: what `wait` compares it with. */
+  bellNow(): number {
+    return Atomics.load(this.#bell, 0)
+  }
+
   /**
-   * Blocks this thread until an entry is published or `timeoutMs` passes (negative: no limit);
-   * true if entries wait (returns at once if some already do).
+   * Blocks this thread until the wake cell's first slot moves from `seen` (an entry was
+   * published, a doorbell rang, the worker is stopping) or `timeoutMs` passes (negative: no
+   * limit); true unless it timed out (at once if entries wait or the slot moved already).
    */
-  wait(timeoutMs: number): boolean {
-    const write = Atomics.load(this.#ring, WRITE)
-    if (write !== Atomics.load(this.#ring, READ)) return true
-    Atomics.wait(this.#ring, WRITE, write, timeoutMs < 0 ? Infinity : timeoutMs)
-    return this.pending()
+  wait(timeoutMs: number, seen = this.bellNow()): boolean {
+    if (this.pending()) return true
+    return Atomics.wait(this.#bell, 0, seen, timeoutMs < 0 ? Infinity : timeoutMs) !== 'timed-out'
   }
 
   /** Asks the worker for a message (see `RingWriter`'s `wake`) whenever entries arrive. */

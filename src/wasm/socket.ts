@@ -16,6 +16,7 @@
 import { constants, endianness } from 'node:os'
 import { getSystemErrorMap } from 'node:util'
 import type * as Binding from '../binding.js'
+import { wakeCell } from './doorbell.js'
 import { MAX_TRANSFER, SocketHost } from './host.js'
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, GAI_NOT_FOUND, errno as linux } from './linux.js'
 import { type WasmHost, useWakeSource } from './wait.js'
@@ -92,7 +93,7 @@ export function socketFunctions(engine: Engine, started: (host: SocketHost) => v
   /** The socket host, started by the first socket. */
   function host(): SocketHost {
     if (running === null) {
-      running = new SocketHost((fd, readiness, key) => vfdNotify(fd, readiness, key))
+      running = new SocketHost((fd, readiness, key) => vfdNotify(fd, readiness, key), undefined, wakeCell.buffer as SharedArrayBuffer)
       useWakeSource(running)
       started(running)
     }

@@ -6,12 +6,14 @@
  * thread in the wake source until the deadline or a readiness change, unparks and polls again.
  *
  * The wake source is the socket host's (src/wasm/host.ts, whose `wait` blocks in Atomics.wait on
- * its readiness ring and hands the changes to the engine) once `useWakeSource` plugs it in.
- * Without one, nothing can change readiness while this thread blocks (the engine is this
- * thread's own), so the wait sleeps until its deadline; changes made before it (a waker
+ * this thread's wake cell, which its readiness ring moves, and hands the changes to the engine)
+ * once `useWakeSource` plugs it in. Without one, only another thread's doorbell (doorbell.ts)
+ * can change readiness while this thread blocks (the engine is this thread's own), so the wait
+ * sleeps on the wake cell until its deadline or a ring; changes made before it (a waker
  * signalled, a readiness set, an epoll inside this one turning readable) end it at once.
  */
 import type * as Binding from '../binding.js'
+import { GEN, answerDoorbells, wakeCell } from './doorbell.js'
 
 /** The in-memory engine's host API that the WebAssembly build exports (crates/node/src/memory.rs). */
 export interface WasmHost {
@@ -36,10 +38,11 @@ export interface WasmHost {
 /** What a blocking wait blocks in. */
 export interface WakeSource {
   /**
-   * Blocks until readiness changes arrive or `timeoutMs` passes (negative: no limit), and hands
-   * the changes to the engine (`vfdNotify`): whether any came.
+   * Blocks until readiness changes arrive, this thread's wake cell moves from `seen` (its GEN
+   * slot) or `timeoutMs` passes (negative: no limit), and hands the changes to the engine
+   * (`vfdNotify`): whether any came.
    */
-  wait(timeoutMs: number): boolean
+  wait(timeoutMs: number, seen: number): boolean
   /**
    * Hands the changes that came since the last call to the engine, without blocking: how many
    * (absent: a source whose changes come only while a wait blocks).
@@ -47,13 +50,10 @@ export interface WakeSource {
   drain?(): number
 }
 
-/** A cell nobody notifies: `Atomics.wait` on it sleeps for its whole timeout. */
-const never = new Int32Array(new SharedArrayBuffer(4))
-
-/** The source without a socket host: sleeps until the deadline. */
+/** The source without a socket host: sleeps until the deadline or a doorbell. */
 const sleeper: WakeSource = {
-  wait(timeoutMs) {
-    Atomics.wait(never, 0, 0, timeoutMs < 0 ? Infinity : timeoutMs)
+  wait(timeoutMs, seen) {
+    Atomics.wait(wakeCell, GEN, seen, timeoutMs < 0 ? Infinity : timeoutMs)
     return false
   },
 }
@@ -65,17 +65,25 @@ export function useWakeSource(next: WakeSource | null): void {
   source = next ?? sleeper
 }
 
-/** Blocks in the wake source until readiness changes or `timeoutMs` passes (negative: no limit): whether any came. */
+/**
+ * Blocks in the wake source until readiness changes, a doorbell rings (its wakers are then
+ * signalled) or `timeoutMs` passes (negative: no limit): whether any came.
+ */
 export function waitForChanges(timeoutMs: number): boolean {
-  return source.wait(timeoutMs)
+  const seen = Atomics.load(wakeCell, GEN)
+  if (answerDoorbells()) return true
+  const changed = source.wait(timeoutMs, seen)
+  return answerDoorbells() || changed
 }
 
 /**
- * Hands the readiness changes that came since the last call to the engine, so that a poll with
- * no timeout sees them: without it, one that follows no other call would report stale readiness.
+ * Hands the readiness changes that came since the last call to the engine, and answers the
+ * doorbells, so that a poll with no timeout sees them: without it, one that follows no other
+ * call would report stale readiness.
  */
 export function takeChanges(): void {
   source.drain?.()
+  answerDoorbells()
 }
 
 /**
