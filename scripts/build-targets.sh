@@ -41,8 +41,8 @@ for target in "${targets[@]}"; do
 done
 
 # cargo-zigbuild runs the first `cargo` on PATH; put Debian's (found through its package) first.
-debian_cargo=$(dpkg -L cargo-web 2>/dev/null | grep -m1 '/bin/cargo$')
-debian_rustc=$(dpkg -L rustc-web 2>/dev/null | grep -m1 '/bin/rustc$')
+debian_cargo=$(grep -m1 '/bin/cargo$' <(dpkg -L cargo-web 2>/dev/null))
+debian_rustc=$(grep -m1 '/bin/rustc$' <(dpkg -L rustc-web 2>/dev/null))
 if [[ -z "$debian_cargo" || -z "$debian_rustc" ]] || ! command -v cargo-zigbuild >/dev/null; then
   echo "build-targets: Debian's cargo-web/rustc-web or cargo-zigbuild is missing; run scripts/toolchain.sh" >&2
   exit 2

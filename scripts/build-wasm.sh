@@ -32,11 +32,11 @@ for pkg in rustc-web cargo-web rust-web-src wasi-libc; do
   fi
 done
 
-debian_cargo=$(dpkg -L cargo-web | grep -m1 '/bin/cargo$')
-debian_rustc=$(dpkg -L rustc-web | grep -m1 '/bin/rustc$')
-reactor=$(dpkg -L wasi-libc | grep -m1 '/crt1-reactor\.o$')
+debian_cargo=$(grep -m1 '/bin/cargo$' <(dpkg -L cargo-web))
+debian_rustc=$(grep -m1 '/bin/rustc$' <(dpkg -L rustc-web))
+reactor=$(grep -m1 '/crt1-reactor\.o$' <(dpkg -L wasi-libc))
 wasi_lib=$(dirname "$reactor")
-linker=$(find "$(rustc --print sysroot 2>/dev/null)" -name rust-lld -type f 2>/dev/null | head -1)
+linker=$(find "$(rustc --print sysroot 2>/dev/null)" -name rust-lld -type f -print -quit 2>/dev/null)
 [[ -n "$linker" ]] || linker=$(command -v wasm-ld || true)
 [[ -n "$linker" ]] || fail "no wasm linker: rustup's rust-lld (in every rustup toolchain) or wasm-ld (Debian's lld) on PATH"
 emnapi=node_modules/emnapi/lib/$target

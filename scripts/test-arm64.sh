@@ -41,7 +41,7 @@ if [[ ! -x $cache/bin/node || "$(cat "$cache/VERSION" 2>/dev/null)" != "$NODE_VE
 fi
 
 # qemu finds the arm64 loader and libraries (libc6-arm64-cross & co.) under the sysroot.
-loader=$(dpkg -L libc6-arm64-cross | grep -m1 '/lib/ld-linux-aarch64\.so\.1$')
+loader=$(grep -m1 '/lib/ld-linux-aarch64\.so\.1$' <(dpkg -L libc6-arm64-cross))
 sysroot=${loader%/lib/*}
 mkdir -p "$cache/path"
 printf '#!/bin/sh\nexec qemu-aarch64 -L %q %q "$@"\n' "$sysroot" "$cache/bin/node" >"$cache/path/node"
