@@ -68,6 +68,30 @@ export const enum Op {
 /** OUT slots of an address: family, port, flowinfo, scopeId, host bytes, host's data offset. */
 export const ADDRESS_SLOTS = 6
 
+/**
+ * The worker's side: waits (on this thread's loop) for each request, answers it with `serve`'s
+ * result and waits for the next. A wake alone is no request: the caller stores REQ, then
+ * notifies, and a caller preempted between the two may have its request seen, served and
+ * answered before that notify comes, to wake the wait for the following one. Served again, the
+ * call would run twice and its answer be overwritten (a recv's bytes lost, an fd accepted twice),
+ * so a wake with REQ where it was waits again.
+ */
+export function serveRequests(control: Int32Array, serve: () => Promise<number>): void {
+  const next = (served: number): void => {
+    const waiting = waitAsync(control, REQ, served)
+    if (waiting.async) void waiting.value.then(() => (Atomics.load(control, REQ) === served ? next(served) : answer()))
+    else setImmediate(answer)
+  }
+  const answer = async (): Promise<void> => {
+    const seq = Atomics.load(control, REQ)
+    control[RESULT] = await serve()
+    Atomics.store(control, REP, seq)
+    Atomics.notify(control, REP)
+    next(seq)
+  }
+  next(Atomics.load(control, REQ))
+}
+
 /** `Atomics.waitAsync` (Node 16 on), which this project's TypeScript lib does not declare yet. */
 export const waitAsync = (Atomics as unknown as {
   waitAsync(array: Int32Array, index: number, value: number): { async: true; value: Promise<string> } | { async: false; value: string }
