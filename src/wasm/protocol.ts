@@ -2,7 +2,7 @@
  * The request channel between the calling thread and the socket host's worker: a control
  * SharedArrayBuffer of int32 slots and a data SharedArrayBuffer for bytes (payloads and address
  * strings). One request at a time: the caller fills OP and ARGS (and data), bumps REQ and waits
- * on REP; the worker answers in RESULT and OUT (and data) and sets REP to REQ.
+ * on REP; the worker answers in RESULT and OUT (and data) and sets REP to REQ (`serveRequests`).
  */
 
 /** Control slots (int32 indexes). */
@@ -68,6 +68,11 @@ export const enum Op {
 /** OUT slots of an address: family, port, flowinfo, scopeId, host bytes, host's data offset. */
 export const ADDRESS_SLOTS = 6
 
+/** `Atomics.waitAsync` (Node 16 on), which this project's TypeScript lib does not declare yet. */
+export const waitAsync = (Atomics as unknown as {
+  waitAsync(array: Int32Array, index: number, value: number): { async: true; value: Promise<string> } | { async: false; value: string }
+}).waitAsync
+
 /**
  * The worker's side: waits (on this thread's loop) for each request, answers it with `serve`'s
  * result and waits for the next. A wake alone is no request: the caller stores REQ, then
@@ -91,8 +96,3 @@ export function serveRequests(control: Int32Array, serve: () => Promise<number>)
   }
   next(Atomics.load(control, REQ))
 }
-
-/** `Atomics.waitAsync` (Node 16 on), which this project's TypeScript lib does not declare yet. */
-export const waitAsync = (Atomics as unknown as {
-  waitAsync(array: Int32Array, index: number, value: number): { async: true; value: Promise<string> } | { async: false; value: string }
-}).waitAsync
