@@ -13,6 +13,7 @@ import os from 'node:os'
 import path from 'node:path'
 
 import { SocketHost } from '../src/wasm/host.js'
+import { ARGS, CONTROL_SLOTS, REP, REQ, RESULT, serveRequests } from '../src/wasm/protocol.js'
 import { RING_ENTRIES, RingReader, RingWriter, ringMemory } from '../src/wasm/ring.js'
 import {
   AF_INET, AF_INET6, AF_UNIX, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM,
@@ -406,6 +407,31 @@ test.serial('a full ring keeps later entries in order until the reader drains', 
   t.is(reader.drain(sink), 1000)
   t.deepEqual(got, Array.from({ length: total }, (_, i) => i))
   t.is(wakes, 0, 'no wake message unless armed')
+})
+
+test.serial("a late wake (a caller's notify that comes after its request was answered) serves nothing again", async (t) => {
+  // The worker's request loop over a channel of its own, served on this thread's loop: this
+  // thread plays a caller preempted between storing REQ and notifying.
+  const control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * 4))
+  const served: number[] = []
+  serveRequests(control, async () => {
+    served.push(control[ARGS])
+    return -control[ARGS]
+  })
+  const request = async (seq: number, arg: number): Promise<number> => {
+    control[ARGS] = arg
+    Atomics.store(control, REQ, seq)
+    Atomics.notify(control, REQ)
+    await until(`the answer to request ${seq}`, () => Atomics.load(control, REP) === seq)
+    return control[RESULT]
+  }
+  t.is(await request(1, 7), -7)
+  // The late notify, twice: each once the loop waits again (a notify that wakes a waiter says so).
+  for (let i = 0; i < 2; i++) await until('the loop to wait', () => Atomics.notify(control, REQ) === 1)
+  t.deepEqual(served, [7], 'the answered request was not served again')
+  t.is(control[RESULT], -7, 'nor its answer overwritten')
+  t.is(await request(2, 9), -9, 'the next request is served')
+  t.deepEqual(served, [7, 9])
 })
 
 test.serial('every socket closed leaves the worker with no fd and no Node socket', async (t) => {

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { errno } from './linux.js'
-import { ARGS, OP, OUT, Op, READY, REP, REQ, RESULT, waitAsync } from './protocol.js'
+import { ARGS, OP, OUT, Op, READY, REP, serveRequests } from './protocol.js'
 import { RingWriter } from './ring.js'
 import type { Address } from './address.js'
 import { SocketTable } from './sockets.js'
@@ -122,27 +122,6 @@ async function serve(): Promise<number> {
   }
 }
 
-/** Waits (on this thread's loop) for the next request, serves it, answers and waits again. */
-function next(served: number): void {
-  const waiting = waitAsync(control, REQ, served)
-  if (waiting.async) void waiting.value.then(() => answer())
-  else setImmediate(answer)
-}
-
-async function answer(): Promise<void> {
-  const seq = Atomics.load(control, REQ)
-  let result: number
-  try {
-    result = await serve()
-  } catch {
-    result = -errno.EIO // a Node call that threw where Linux would have an errno
-  }
-  control[RESULT] = result
-  Atomics.store(control, REP, seq)
-  Atomics.notify(control, REP)
-  next(seq)
-}
-
 // However the worker ends (a throw outside a request, in a Node event handler, or the end of its
 // loop), a caller blocked on it would wait for ever: say so and wake it, in a request or a wait.
 process.on('exit', () => {
@@ -153,6 +132,12 @@ process.on('exit', () => {
 // A pending waitAsync does not keep a worker's loop alive; the port does (host.ts unrefs the
 // worker, so the process does not wait for it).
 port.on('message', () => {})
-next(Atomics.load(control, REQ))
+serveRequests(control, async () => {
+  try {
+    return await serve()
+  } catch {
+    return -errno.EIO // a Node call that threw where Linux would have an errno
+  }
+})
 Atomics.store(control, READY, 1)
 Atomics.notify(control, READY)

@@ -2,7 +2,7 @@
  * The request channel between the calling thread and the socket host's worker: a control
  * SharedArrayBuffer of int32 slots and a data SharedArrayBuffer for bytes (payloads and address
  * strings). One request at a time: the caller fills OP and ARGS (and data), bumps REQ and waits
- * on REP; the worker answers in RESULT and OUT (and data) and sets REP to REQ.
+ * on REP; the worker answers in RESULT and OUT (and data) and sets REP to REQ (`serveRequests`).
  */
 
 /** Control slots (int32 indexes). */
@@ -72,3 +72,27 @@ export const ADDRESS_SLOTS = 6
 export const waitAsync = (Atomics as unknown as {
   waitAsync(array: Int32Array, index: number, value: number): { async: true; value: Promise<string> } | { async: false; value: string }
 }).waitAsync
+
+/**
+ * The worker's side: waits (on this thread's loop) for each request, answers it with `serve`'s
+ * result and waits for the next. A wake alone is no request: the caller stores REQ, then
+ * notifies, and a caller preempted between the two may have its request seen, served and
+ * answered before that notify comes, to wake the wait for the following one. Served again, the
+ * call would run twice and its answer be overwritten (a recv's bytes lost, an fd accepted twice),
+ * so a wake with REQ where it was waits again.
+ */
+export function serveRequests(control: Int32Array, serve: () => Promise<number>): void {
+  const next = (served: number): void => {
+    const waiting = waitAsync(control, REQ, served)
+    if (waiting.async) void waiting.value.then(() => (Atomics.load(control, REQ) === served ? next(served) : answer()))
+    else setImmediate(answer)
+  }
+  const answer = async (): Promise<void> => {
+    const seq = Atomics.load(control, REQ)
+    control[RESULT] = await serve()
+    Atomics.store(control, REP, seq)
+    Atomics.notify(control, REP)
+    next(seq)
+  }
+  next(Atomics.load(control, REQ))
+}
