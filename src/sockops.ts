@@ -22,17 +22,20 @@ export interface OperationOptions {
 }
 
 /** What an attempt returns while it has more to do (a partial sendall, a connect in progress). */
-const AGAIN: unique symbol = Symbol('again')
+export const AGAIN: unique symbol = Symbol('again')
 
 /**
  * One kind of operation: its name, its system call, the slot it waits in, and one try of it,
  * which reads the socket and the argument from the operation (and may keep its progress there).
+ * IOStream's reads are kinds too (src/iostream.ts).
  */
-interface Kind<A, T> {
+export interface Kind<A, T> {
   readonly op: string
   readonly syscall: string
   readonly direction: Direction
   attempt(operation: Operation<A, T>): T | typeof AGAIN
+  /** What the promise rejects with when `error` ends the operation (by default `error` itself). */
+  failed?(arg: A, error: unknown): unknown
 }
 
 /** The AbortError of an aborted operation, as Node's own APIs reject: DOMException named 'AbortError'. */
@@ -57,9 +60,15 @@ function tryOnce<A, T>(operation: Operation<A, T>): T | typeof AGAIN {
 const EAGAIN = -errno.EAGAIN
 
 /** `sock.recvInto(buf)`, with AGAIN for "would block". */
-function recvNow(sock: Socket, buf: Uint8Array): number | typeof AGAIN {
+export function recvNow(sock: Socket, buf: Uint8Array): number | typeof AGAIN {
   const got = socketRecv(sock.fileno(), buf, 0)
   return got === EAGAIN ? AGAIN : check(got, 'recv')
+}
+
+/** `sock.send(data)`, with AGAIN for "would block": the byte count. */
+export function sendNow(sock: Socket, data: Uint8Array): number | typeof AGAIN {
+  const sent = socketSend(sock.fileno(), data, 0)
+  return sent === EAGAIN ? AGAIN : check(sent, 'send')
 }
 
 /**
@@ -72,7 +81,7 @@ const SCRATCH = Buffer.allocUnsafeSlow(64 * 1024)
 let scratchView = SCRATCH
 
 /** `sock.recv(n)`, with AGAIN for "would block": a Buffer of the bytes received (empty at end of stream). */
-function recvCopy(sock: Socket, n: number): Buffer | typeof AGAIN {
+export function recvCopy(sock: Socket, n: number): Buffer | typeof AGAIN {
   if (n > SCRATCH.length) {
     const buf = Buffer.allocUnsafe(n)
     const got = recvNow(sock, buf)
@@ -90,7 +99,7 @@ function recvCopy(sock: Socket, n: number): Buffer | typeof AGAIN {
  * One call of an operation: made for every call (the first try reads it too), and the waiter in
  * the socket's reader or writer slot if that try would block.
  */
-class Operation<A, T> implements Waiter {
+export class Operation<A, T> implements Waiter {
   /** The promise's resolve function: the one it keeps (see #reject). */
   #resolve: ((value: T | Promise<never>) => void) | undefined
 
@@ -147,11 +156,12 @@ class Operation<A, T> implements Waiter {
   }
 
   /**
-   * Rejects the promise by resolving it with a rejected one, which it adopts: with no reject
-   * function kept, a waiting operation holds one resolving function less (56 bytes).
+   * Rejects the promise (with what its kind makes of `error`) by resolving it with a rejected
+   * one, which it adopts: with no reject function kept, a waiting operation holds one resolving
+   * function less (56 bytes).
    */
   #reject(error: unknown): void {
-    this.#resolve!(Promise.reject(error))
+    this.#resolve!(Promise.reject(failure(this.kind, this.arg, error)))
   }
 
   /** Leaves the slot: the interest goes at once after a failure, lazily after a success. */
@@ -161,11 +171,16 @@ class Operation<A, T> implements Waiter {
   }
 }
 
+/** What an operation of `kind` rejects with when `error` ends it. */
+function failure<A, T>(kind: Kind<A, T>, arg: A, error: unknown): unknown {
+  return kind.failed === undefined ? error : kind.failed(arg, error)
+}
+
 /**
  * Tries `kind` on `sock` with `arg` now, and if it would block, again whenever `sock` is ready
  * in its direction, until it completes. Every error, bad input included, rejects the promise.
  */
-function operate<A, T>(readiness: Readiness, kind: Kind<A, T>, sock: Socket, arg: A, options: OperationOptions | undefined): Promise<T> {
+export function operate<A, T>(readiness: Readiness, kind: Kind<A, T>, sock: Socket, arg: A, options: OperationOptions | undefined): Promise<T> {
   const { op, syscall, direction } = kind
   try {
     readiness.checkOpen()
@@ -182,7 +197,7 @@ function operate<A, T>(readiness: Readiness, kind: Kind<A, T>, sock: Socket, arg
     const result = tryOnce(operation)
     return result === AGAIN ? operation.wait() : Promise.resolve(result)
   } catch (error) {
-    return Promise.reject(error)
+    return Promise.reject(failure(kind, arg, error))
   }
 }
 
