@@ -244,8 +244,9 @@ export class IOStream {
 
   /**
    * Adds `data` (a Buffer of its own, from recvCopy) after the buffered bytes: with none, it
-   * becomes the buffer; else it is copied in, the buffered bytes first moved to the front, or
-   * into a larger buffer, when the room after them is short.
+   * becomes the buffer; else it is copied in after them, first moving them into a new buffer
+   * (twice as large, or more) when the room after them is short. Bytes already returned are
+   * never written over: they are views of the buffer (see `#take`).
    */
   #append(data: Buffer): void {
     if (this.#start === this.#end) {
@@ -256,7 +257,7 @@ export class IOStream {
     }
     if (this.#buf.length - this.#end < data.length) {
       const size = this.#end - this.#start
-      const buf = this.#buf.length - size >= data.length ? this.#buf : Buffer.allocUnsafe(Math.max(2 * this.#buf.length, size + data.length))
+      const buf = Buffer.allocUnsafe(Math.max(2 * this.#buf.length, size + data.length))
       this.#buf.copy(buf, 0, this.#start, this.#end)
       this.#buf = buf
       this.#start = 0
@@ -275,10 +276,12 @@ export class IOStream {
     return found >= 0 && found + delim.length <= this.#end ? found - this.#start : -1
   }
 
-  /** The first `n` buffered bytes, as a Buffer of their own; the buffer goes once all are taken. */
+  /**
+   * The first `n` buffered bytes, as a view of the buffer (no copy: nothing writes over bytes
+   * before `#end`); the stream lets go of the buffer once all are taken.
+   */
   #take(n: number): Buffer {
-    const out = Buffer.allocUnsafe(n)
-    this.#buf.copy(out, 0, this.#start, this.#start + n)
+    const out = this.#buf.subarray(this.#start, this.#start + n)
     this.#start += n
     if (this.#start === this.#end) {
       this.#buf = EMPTY
