@@ -53,6 +53,8 @@ export interface IOStreamOptions {
 /** The most one read takes from the socket (Tornado's read_chunk_size). */
 const READ_CHUNK = 64 * 1024
 const DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024
+/** The most bytes `#find` looks through in a loop for a one-byte delimiter (see there). */
+const SHORT_SPAN = 256
 const EMPTY = Buffer.alloc(0)
 const noop = () => {}
 /** What a read's attempt throws at the end of the stream (the read's failure makes it a StreamClosedError). */
@@ -269,11 +271,21 @@ export class IOStream {
   /**
    * Where `delim` starts first in the buffered bytes, at or after `from` (both counted from
    * `#start`), or -1. The search runs on the buffer itself (no view made per search): a match
-   * that ends past `#end` is none.
+   * that ends past `#end` is none. A one-byte delimiter in a short span (a line of a request) is
+   * looked for in a loop, cheaper there than the native call of `indexOf`.
    */
   #find(delim: Uint8Array, from: number): number {
-    const found = this.#buf.indexOf(delim.length === 1 ? delim[0] : delim, this.#start + from)
-    return found >= 0 && found + delim.length <= this.#end ? found - this.#start : -1
+    const buf = this.#buf
+    const end = this.#end
+    let at = this.#start + from
+    if (end - at < delim.length) return -1
+    if (delim.length === 1 && end - at <= SHORT_SPAN) {
+      const byte = delim[0]
+      while (at < end && buf[at] !== byte) at++
+      return at < end ? at - this.#start : -1
+    }
+    const found = buf.indexOf(delim.length === 1 ? delim[0] : delim, at)
+    return found >= 0 && found + delim.length <= end ? found - this.#start : -1
   }
 
   /**

@@ -95,6 +95,14 @@ export function recvCopy(sock: Socket, n: number): Buffer | typeof AGAIN {
   return data
 }
 
+/** The resolve function `captureResolve` was last given, until `wait` takes it. */
+let captured: ((value: never) => void) | undefined
+
+/** The executor of every operation's promise: one function for all, so a wait makes no closure for it. */
+function captureResolve(resolve: (value: never) => void): void {
+  captured = resolve
+}
+
 /**
  * One call of an operation: made for every call (the first try reads it too), and the waiter in
  * the socket's reader or writer slot if that try would block.
@@ -124,11 +132,12 @@ export class Operation<A, T> implements Waiter {
 
   /** Takes the socket's slot until a try succeeds or fails (or the wait is aborted); settles the promise then. */
   wait(): Promise<T> {
-    return new Promise<T>((resolve) => {
-      this.readiness.add(this.sock, this.kind.direction, this)
-      this.#resolve = resolve
-      this.signal?.addEventListener('abort', this, { once: true }) // the operation is the listener: no closure
-    })
+    this.readiness.add(this.sock, this.kind.direction, this)
+    const promise = new Promise<T>(captureResolve)
+    this.#resolve = captured as (value: T | Promise<never>) => void
+    captured = undefined
+    this.signal?.addEventListener('abort', this, { once: true }) // the operation is the listener: no closure
+    return promise
   }
 
   /** The signal aborted the wait: the slot and the interest go, and the promise rejects. */
