@@ -265,7 +265,8 @@ export class IOStream {
       this.#start = 0
       this.#end = size
     }
-    this.#end += data.copy(this.#buf, this.#end)
+    this.#buf.set(data, this.#end)
+    this.#end += data.length
   }
 
   /**

@@ -91,7 +91,7 @@ export function recvCopy(sock: Socket, n: number): Buffer | typeof AGAIN {
   const got = recvNow(sock, scratchView)
   if (got === AGAIN) return AGAIN
   const data = Buffer.allocUnsafe(got)
-  SCRATCH.copy(data, 0, 0, got)
+  data.set(new Uint8Array(SCRATCH.buffer, SCRATCH.byteOffset, got)) // half the cost of Buffer#copy's checks for a short message
   return data
 }
 
