@@ -105,11 +105,12 @@ function captureResolve(resolve: (value: never) => void): void {
 
 /**
  * One call of an operation: made for every call (the first try reads it too), and the waiter in
- * the socket's reader or writer slot if that try would block.
+ * the socket's reader or writer slot if that try would block. Its members are TypeScript-private,
+ * not #private: a class with #methods gives each instance a slot for its brand (8 bytes per wait).
  */
 export class Operation<A, T> implements Waiter {
-  /** The promise's resolve function: the one it keeps (see #reject). */
-  #resolve: ((value: T | Promise<never>) => void) | undefined
+  /** The promise's resolve function: the one it keeps (see reject). */
+  private resolve: ((value: T | Promise<never>) => void) | undefined
 
   constructor(
     readonly kind: Kind<A, T>,
@@ -134,7 +135,7 @@ export class Operation<A, T> implements Waiter {
   wait(): Promise<T> {
     this.readiness.add(this.sock, this.kind.direction, this)
     const promise = new Promise<T>(captureResolve)
-    this.#resolve = captured as (value: T | Promise<never>) => void
+    this.resolve = captured as (value: T | Promise<never>) => void
     captured = undefined
     this.signal?.addEventListener('abort', this, { once: true }) // the operation is the listener: no closure
     return promise
@@ -142,7 +143,7 @@ export class Operation<A, T> implements Waiter {
 
   /** The signal aborted the wait: the slot and the interest go, and the promise rejects. */
   handleEvent(): void {
-    if (this.readiness.remove(this.sock.fileno(), this.kind.direction, this, true)) this.#reject(abortError(this.signal!))
+    if (this.readiness.remove(this.sock.fileno(), this.kind.direction, this, true)) this.reject(abortError(this.signal!))
   }
 
   ready(): void {
@@ -150,18 +151,18 @@ export class Operation<A, T> implements Waiter {
     try {
       result = tryOnce(this)
     } catch (error) {
-      this.#end(true)
-      this.#reject(error)
+      this.leave(true)
+      this.reject(error)
       return
     }
     if (result === AGAIN) return
-    this.#end(false)
-    this.#resolve!(result)
+    this.leave(false)
+    this.resolve!(result)
   }
 
   fail(error: Error): void {
     this.signal?.removeEventListener('abort', this)
-    this.#reject(error)
+    this.reject(error)
   }
 
   /**
@@ -169,12 +170,12 @@ export class Operation<A, T> implements Waiter {
    * one, which it adopts: with no reject function kept, a waiting operation holds one resolving
    * function less (56 bytes).
    */
-  #reject(error: unknown): void {
-    this.#resolve!(Promise.reject(failure(this.kind, this.arg, error)))
+  private reject(error: unknown): void {
+    this.resolve!(Promise.reject(failure(this.kind, this.arg, error)))
   }
 
   /** Leaves the slot: the interest goes at once after a failure, lazily after a success. */
-  #end(failed: boolean): void {
+  private leave(failed: boolean): void {
     this.signal?.removeEventListener('abort', this)
     this.readiness.remove(this.sock.fileno(), this.kind.direction, this, failed)
   }
