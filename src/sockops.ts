@@ -60,7 +60,7 @@ function tryOnce<A, T>(operation: Operation<A, T>): T | typeof AGAIN {
 const EAGAIN = -errno.EAGAIN
 
 /** `sock.recvInto(buf)`, with AGAIN for "would block". */
-export function recvNow(sock: Socket, buf: Uint8Array): number | typeof AGAIN {
+function recvNow(sock: Socket, buf: Uint8Array): number | typeof AGAIN {
   const got = socketRecv(sock.fileno(), buf, 0)
   return got === EAGAIN ? AGAIN : check(got, 'recv')
 }
