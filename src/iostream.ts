@@ -4,12 +4,13 @@
  * of its own kind on the loop (src/sockops.ts): it takes what the socket has at once and waits
  * on the loop only when the socket would block, so a waiting read is one Operation, with no
  * async function frame of its own. What is read and not yet returned stays in one buffer, none
- * while nothing is (a stream waiting for its next request holds no buffer). A write goes out at
- * once when nothing is queued before it (as Tornado's does); what the socket does not take
- * queues, later writes join it and go out together, and each write resolves once its bytes are
- * sent. One read at a time (a second rejects with a RuntimeError naming the socket); writes may
- * overlap. The peer closing, or a connection error, closes the stream and rejects with a
- * StreamClosedError carrying the bytes read and not yet returned.
+ * while nothing is (a stream waiting for its next request holds no buffer); a read returns a
+ * view of that buffer, whose bytes the stream never writes over. A write goes out at once when
+ * nothing is queued before it (as Tornado's does); what the socket does not take queues, later
+ * writes join it and go out together, and each write resolves once its bytes are sent. One read
+ * at a time (a second rejects with a RuntimeError naming the socket); writes may overlap. The
+ * peer closing, or a connection error, closes the stream and rejects with a StreamClosedError
+ * carrying the bytes read and not yet returned.
  */
 import { EPOLLIN } from './constants.js'
 import { ConnectionError, OSError, PythonError, RuntimeError, ValueError } from './errors.js'
