@@ -16,7 +16,8 @@ import { EPOLLIN } from './constants.js'
 import { ConnectionError, OSError, PythonError, RuntimeError, ValueError } from './errors.js'
 import { type IOLoop, readinessOf } from './ioloop.js'
 import { Socket } from './socket.js'
-import { AGAIN, type Kind, type Operation, operate, recvCopy, sendNow } from './sockops.js'
+import type { Readiness } from './readiness.js'
+import { AGAIN, type Kind, type Operation, operate, recvCopy, sendNow, sockSendall } from './sockops.js'
 
 /** Tornado's StreamClosedError: the stream is closed, by its owner, by the peer or by a connection error. */
 export class StreamClosedError extends PythonError {
@@ -64,7 +65,8 @@ const END_OF_STREAM = Symbol('end of stream')
 /** A buffered stream over a non-blocking socket (Tornado's IOStream). */
 export class IOStream {
   readonly #sock: Socket
-  readonly #loop: IOLoop
+  /** The readers and writers of the stream's IOLoop, where its reads and flushes wait. */
+  readonly #readiness: Readiness
   readonly #maxBufferSize: number
   /** Bytes read and not yet returned: `#buf[#start, #end)`. */
   #buf: Buffer = EMPTY
@@ -90,7 +92,7 @@ export class IOStream {
     if (sock.getblocking()) throw new ValueError(`IOStream: the socket must be non-blocking (fd ${sock.fileno()})`, 'ERR_SOCKET_BLOCKING')
     if (!Number.isInteger(maxBufferSize) || maxBufferSize < 1) throw new RangeError('maxBufferSize must be a positive integer')
     this.#sock = sock
-    this.#loop = loop
+    this.#readiness = readinessOf(loop)
     this.#maxBufferSize = maxBufferSize
   }
 
@@ -191,7 +193,7 @@ export class IOStream {
     }
     if (done !== undefined) return Promise.resolve(done)
     this.#reading = true
-    return operate(readinessOf(this.#loop), kind, this.#sock, this, undefined)
+    return operate(this.#readiness, kind, this.#sock, this, undefined)
   }
 
   /**
@@ -295,7 +297,7 @@ export class IOStream {
    * before `#end`); the stream lets go of the buffer once all are taken.
    */
   #take(n: number): Buffer {
-    const out = this.#buf.subarray(this.#start, this.#start + n)
+    const out = Buffer.from(this.#buf.buffer, this.#buf.byteOffset + this.#start, n) // cheaper than subarray's checks
     this.#start += n
     if (this.#start === this.#end) {
       this.#buf = EMPTY
@@ -331,7 +333,7 @@ export class IOStream {
         const data = queue.length === 1 ? queue[0] : Buffer.concat(queue)
         this.#queue = this.#writers = undefined
         try {
-          await this.#loop.sockSendall(this.#sock, data)
+          await sockSendall(this.#readiness, this.#sock, data)
         } catch (error) {
           const failure = this.#closedBy(error)
           for (const writer of writers) writer.reject(failure)
