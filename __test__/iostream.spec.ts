@@ -63,7 +63,7 @@ test.serial('readUntil ignores the bytes left in the buffer past the data: a del
   t.is((await second).toString(), 'abcde\n')
 })
 
-test.serial('write is buffered: writes made together go out together, each resolves once sent', async (t) => {
+test.serial('write: each goes out at once, or queues behind the writes before it (16 MiB the peer does not read), and resolves once sent', async (t) => {
   const { loop } = startedLoop(t)
   const [conn, client] = await tcpPair(t, loop)
   const stream = new IOStream(conn, loop)

@@ -58,6 +58,14 @@ const MAX_WAIT_SECONDS = 3600
 /** The most events a turn dispatches (as `Epoll.poll`'s default); more wait for the next turn. */
 const MAX_EVENTS = 1023
 
+/** IOLoop's #readiness, read (assigned in the class's static block). */
+let readinessOfLoop: (loop: IOLoop) => Readiness
+
+/** The readers and writers of `loop`: IOStream's reads are socket operations of their own kind on them. */
+export function readinessOf(loop: IOLoop): Readiness {
+  return readinessOfLoop(loop)
+}
+
 /** An event loop over an Epoll, with callbacks and timeouts (Tornado's IOLoop). */
 export class IOLoop implements Disposable {
   /** Readable: EPOLLIN. */
@@ -102,6 +110,10 @@ export class IOLoop implements Disposable {
   })
   /** `#report`, bound once for the tasks. */
   readonly #reportError = (error: unknown) => this.#report(error)
+
+  static {
+    readinessOfLoop = (loop) => loop.#readiness
+  }
 
   constructor() {
     const waker = wakerCreate()

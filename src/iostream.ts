@@ -1,16 +1,23 @@
 /**
  * `IOStream`: Tornado's IOStream over a non-blocking fdpoll Socket and an IOLoop, in camelCase.
- * Reads take what the socket has through `loop.sockRecv` (so a read that can be served from the
- * socket at once never waits on the loop) and keep what is not yet returned in one buffer, none
- * while nothing is (a stream waiting for its next request holds no buffer); writes queue, go out
- * together, and each resolves once its bytes are sent. One read at a time (a second rejects with
- * a RuntimeError naming the socket); writes may overlap. The peer closing, or a connection
- * error, closes the stream and rejects with a StreamClosedError carrying the bytes read and not
- * yet returned.
+ * A read is served from the bytes already buffered when it can; else it is a socket operation
+ * of its own kind on the loop (src/sockops.ts): it takes what the socket has at once and waits
+ * on the loop only when the socket would block, so a waiting read is one Operation, with no
+ * async function frame of its own. What is read and not yet returned stays in one buffer, none
+ * while nothing is (a stream waiting for its next request holds no buffer); a read returns a
+ * view of that buffer, whose bytes the stream never writes over. A write goes out at once when
+ * nothing is queued before it (as Tornado's does); what the socket does not take queues, later
+ * writes join it and go out together, and each write resolves once its bytes are sent. One read
+ * at a time (a second rejects with a RuntimeError naming the socket); writes may overlap. The
+ * peer closing, or a connection error, closes the stream and rejects with a StreamClosedError
+ * carrying the bytes read and not yet returned.
  */
+import { EPOLLIN } from './constants.js'
 import { ConnectionError, OSError, PythonError, RuntimeError, ValueError } from './errors.js'
-import type { IOLoop } from './ioloop.js'
+import { type IOLoop, readinessOf } from './ioloop.js'
 import { Socket } from './socket.js'
+import type { Readiness } from './readiness.js'
+import { AGAIN, type Kind, type Operation, operate, recvCopy, sendNow, sockSendall } from './sockops.js'
 
 /** Tornado's StreamClosedError: the stream is closed, by its owner, by the peer or by a connection error. */
 export class StreamClosedError extends PythonError {
@@ -48,19 +55,30 @@ export interface IOStreamOptions {
 /** The most one read takes from the socket (Tornado's read_chunk_size). */
 const READ_CHUNK = 64 * 1024
 const DEFAULT_MAX_BUFFER_SIZE = 100 * 1024 * 1024
+/** The most bytes `#find` looks through in a loop for a one-byte delimiter (see there). */
+const SHORT_SPAN = 256
 const EMPTY = Buffer.alloc(0)
 const noop = () => {}
+/** What a read's attempt throws at the end of the stream (the read's failure makes it a StreamClosedError). */
+const END_OF_STREAM = Symbol('end of stream')
 
 /** A buffered stream over a non-blocking socket (Tornado's IOStream). */
 export class IOStream {
   readonly #sock: Socket
-  readonly #loop: IOLoop
+  /** The readers and writers of the stream's IOLoop, where its reads and flushes wait. */
+  readonly #readiness: Readiness
   readonly #maxBufferSize: number
   /** Bytes read and not yet returned: `#buf[#start, #end)`. */
   #buf: Buffer = EMPTY
   #start = 0
   #end = 0
   #reading = false
+  /** The read in progress: readUntil's delimiter, or undefined for readBytes. */
+  #delim: Uint8Array | undefined
+  /** readUntil's maxBytes (Infinity without one), or readBytes' n. */
+  #limit = 0
+  /** Where readUntil's next search for the delimiter starts, counted from `#start`. */
+  #from = 0
   /** Data written and not yet handed to a send, with the settlers of the writes it holds (undefined while none: an idle stream keeps no arrays). */
   #queue: Buffer[] | undefined
   #writers: { resolve: () => void, reject: (error: unknown) => void }[] | undefined
@@ -74,7 +92,7 @@ export class IOStream {
     if (sock.getblocking()) throw new ValueError(`IOStream: the socket must be non-blocking (fd ${sock.fileno()})`, 'ERR_SOCKET_BLOCKING')
     if (!Number.isInteger(maxBufferSize) || maxBufferSize < 1) throw new RangeError('maxBufferSize must be a positive integer')
     this.#sock = sock
-    this.#loop = loop
+    this.#readiness = readinessOf(loop)
     this.#maxBufferSize = maxBufferSize
   }
 
@@ -93,49 +111,24 @@ export class IOStream {
    * `maxBytes`, rejects with an UnsatisfiableReadError once that many bytes hold no delimiter;
    * the stream stays open (to answer, then `close()`).
    */
-  async readUntil(delimiter: Uint8Array | string, { maxBytes }: ReadUntilOptions = {}): Promise<Buffer> {
+  readUntil(delimiter: Uint8Array | string, { maxBytes }: ReadUntilOptions = {}): Promise<Buffer> {
     const delim = typeof delimiter === 'string' ? Buffer.from(delimiter) : delimiter
-    if (!(delim instanceof Uint8Array) || delim.length === 0) throw new TypeError('readUntil: delimiter must be a non-empty Buffer or string')
-    if (maxBytes !== undefined && (!Number.isInteger(maxBytes) || maxBytes < 1)) throw new RangeError('readUntil: maxBytes must be a positive integer')
-    this.#beginRead('readUntil')
-    try {
-      let from = 0
-      while (true) {
-        const at = this.#find(delim, from)
-        const size = this.#end - this.#start
-        const needed = at >= 0 ? at + delim.length : size + 1
-        if (maxBytes !== undefined && needed > maxBytes) {
-          throw new UnsatisfiableReadError(`delimiter not found within maxBytes (${maxBytes})`)
-        }
-        if (at >= 0) return this.#take(needed)
-        from = Math.max(0, size - delim.length + 1)
-        this.#filled(await this.#recv())
-      }
-    } catch (error) {
-      throw this.#closedBy(error)
-    } finally {
-      this.#reading = false
-    }
+    if (!(delim instanceof Uint8Array) || delim.length === 0) return Promise.reject(new TypeError('readUntil: delimiter must be a non-empty Buffer or string'))
+    if (maxBytes !== undefined && (!Number.isInteger(maxBytes) || maxBytes < 1)) return Promise.reject(new RangeError('readUntil: maxBytes must be a positive integer'))
+    return this.#read(IOStream.#READ_UNTIL, delim, maxBytes ?? Infinity)
   }
 
   /** Reads exactly `n` bytes. */
-  async readBytes(n: number): Promise<Buffer> {
-    if (!Number.isInteger(n) || n < 0) throw new RangeError(`readBytes: n must be a non-negative integer, got ${n}`)
-    this.#beginRead('readBytes')
-    try {
-      while (this.#end - this.#start < n) this.#filled(await this.#recv())
-      return this.#take(n)
-    } catch (error) {
-      throw this.#closedBy(error)
-    } finally {
-      this.#reading = false
-    }
+  readBytes(n: number): Promise<Buffer> {
+    if (!Number.isInteger(n) || n < 0) return Promise.reject(new RangeError(`readBytes: n must be a non-negative integer, got ${n}`))
+    return this.#read(IOStream.#READ_BYTES, undefined, n)
   }
 
   /**
-   * Queues `data` (a Buffer, or a string written as UTF-8) and sends what the socket takes now;
-   * resolves once all of it is sent. A failed write closes the stream and rejects with a
-   * StreamClosedError; a write left unawaited never becomes an unhandled rejection.
+   * Sends `data` (a Buffer, or a string written as UTF-8): at once what the socket takes, when
+   * nothing is queued before it; the rest is queued. Resolves once all of it is sent. A failed
+   * write closes the stream and rejects with a StreamClosedError; a write left unawaited never
+   * becomes an unhandled rejection.
    */
   write(data: Uint8Array | string): Promise<void> {
     let promise: Promise<void>
@@ -144,7 +137,18 @@ export class IOStream {
     } else if (this.#closed) {
       promise = Promise.reject(new StreamClosedError())
     } else {
-      (this.#queue ??= []).push(typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength))
+      let buf = typeof data === 'string' ? Buffer.from(data) : data
+      if (this.#queue === undefined && !this.#flushing) {
+        try {
+          buf = this.#sendNow(buf)
+        } catch (error) {
+          promise = Promise.reject(this.#closedBy(error))
+          promise.catch(noop)
+          return promise
+        }
+        if (buf.length === 0) return Promise.resolve()
+      }
+      (this.#queue ??= []).push(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength))
       promise = new Promise<void>((resolve, reject) => (this.#writers ??= []).push({ resolve, reject }))
       if (!this.#flushing) void this.#flush()
     }
@@ -159,34 +163,95 @@ export class IOStream {
     this.#sock.close() // what waits on it rejects with EBADF, which the read or the flush turns into a StreamClosedError
   }
 
-  #beginRead(op: string): void {
-    if (this.#reading) throw new RuntimeError(`${op}: socket fd ${this.#sock.fileno()} already has a read waiting on this IOStream; one at a time`, 'ERR_BUSY')
-    if (this.#closed) throw new StreamClosedError(this.#takeAll())
-    this.#reading = true
-  }
+  /** The reads' kinds of socket operation (src/sockops.ts): their argument is the stream. */
+  static readonly #READ_UNTIL: Kind<IOStream, Buffer> = IOStream.#readKind('readUntil')
+  static readonly #READ_BYTES: Kind<IOStream, Buffer> = IOStream.#readKind('readBytes')
 
-  /**
-   * Receives what the socket has, waiting for some: what a read awaits itself, with no promise
-   * chained on it, so that a stream waiting for data keeps no reaction or closure of its own
-   * beside the reader's await. The reader hands what came to `#filled`, and an error to `#closedBy`.
-   */
-  #recv(): Promise<Buffer> {
-    if (this.#end - this.#start >= this.#maxBufferSize) {
-      return Promise.reject(new UnsatisfiableReadError(`read buffer full (maxBufferSize ${this.#maxBufferSize})`))
+  static #readKind(op: string): Kind<IOStream, Buffer> {
+    return {
+      op, syscall: 'recv', direction: EPOLLIN,
+      attempt: (operation: Operation<IOStream, Buffer>) => operation.arg.#attempt(),
+      failed: (stream: IOStream, error: unknown) => stream.#failed(error),
     }
-    return this.#loop.sockRecv(this.#sock, READ_CHUNK)
-  }
-
-  /** Buffers what `#recv` received; at end of stream (no data), closes and throws. */
-  #filled(data: Buffer): void {
-    if (data.length === 0) throw this.#closedBy(undefined)
-    this.#append(data)
   }
 
   /**
-   * Adds `data` (a Buffer of its own, from sockRecv) after the buffered bytes: with none, it
-   * becomes the buffer; else it is copied in, the buffered bytes first moved to the front, or
-   * into a larger buffer, when the room after them is short.
+   * Starts a read (`delim` and `limit` as the fields say): served at once from the buffer when
+   * it holds the bytes, else a socket operation of `kind` on the loop.
+   */
+  #read(kind: Kind<IOStream, Buffer>, delim: Uint8Array | undefined, limit: number): Promise<Buffer> {
+    if (this.#reading) return Promise.reject(new RuntimeError(`${kind.op}: socket fd ${this.#sock.fileno()} already has a read waiting on this IOStream; one at a time`, 'ERR_BUSY'))
+    if (this.#closed) return Promise.reject(new StreamClosedError(this.#takeAll()))
+    this.#delim = delim
+    this.#limit = limit
+    this.#from = 0
+    let done: Buffer | undefined
+    try {
+      done = this.#scan()
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    if (done !== undefined) return Promise.resolve(done)
+    this.#reading = true
+    return operate(this.#readiness, kind, this.#sock, this, undefined)
+  }
+
+  /**
+   * One try of the read in progress: receives what the socket has until the buffer holds what
+   * the read wants (AGAIN when the socket would block first).
+   */
+  #attempt(): Buffer | typeof AGAIN {
+    while (true) {
+      const done = this.#scan()
+      if (done !== undefined) {
+        this.#reading = false
+        return done
+      }
+      if (this.#end - this.#start >= this.#maxBufferSize) throw new UnsatisfiableReadError(`read buffer full (maxBufferSize ${this.#maxBufferSize})`)
+      const data = recvCopy(this.#sock, READ_CHUNK)
+      if (data === AGAIN) return AGAIN
+      if (data.length === 0) throw END_OF_STREAM
+      this.#append(data)
+    }
+  }
+
+  /**
+   * What the read in progress returns, taken from the buffer, or undefined while the buffer
+   * does not hold it yet; throws past readUntil's maxBytes.
+   */
+  #scan(): Buffer | undefined {
+    const size = this.#end - this.#start
+    const delim = this.#delim
+    if (delim === undefined) return size >= this.#limit ? this.#take(this.#limit) : undefined
+    const at = this.#find(delim, this.#from)
+    const needed = at >= 0 ? at + delim.length : size + 1
+    if (needed > this.#limit) throw new UnsatisfiableReadError(`delimiter not found within maxBytes (${this.#limit})`)
+    if (at >= 0) return this.#take(needed)
+    this.#from = Math.max(0, size - delim.length + 1)
+    return undefined
+  }
+
+  /** The read in progress ends with `error`: what it rejects with (see `#closedBy`). */
+  #failed(error: unknown): unknown {
+    this.#reading = false
+    return this.#closedBy(error === END_OF_STREAM ? undefined : error)
+  }
+
+  /** Sends what the socket takes of `data` now: the rest (empty once all is sent). */
+  #sendNow(data: Uint8Array): Uint8Array {
+    while (data.length > 0) {
+      const sent = sendNow(this.#sock, data)
+      if (sent === AGAIN) break
+      data = data.subarray(sent)
+    }
+    return data
+  }
+
+  /**
+   * Adds `data` (a Buffer of its own, from recvCopy) after the buffered bytes: with none, it
+   * becomes the buffer; else it is copied in after them, first moving them into a new buffer
+   * (twice as large, or more) when the room after them is short. Bytes already returned are
+   * never written over: they are views of the buffer (see `#take`).
    */
   #append(data: Buffer): void {
     if (this.#start === this.#end) {
@@ -197,29 +262,42 @@ export class IOStream {
     }
     if (this.#buf.length - this.#end < data.length) {
       const size = this.#end - this.#start
-      const buf = this.#buf.length - size >= data.length ? this.#buf : Buffer.allocUnsafe(Math.max(2 * this.#buf.length, size + data.length))
+      const buf = Buffer.allocUnsafe(Math.max(2 * this.#buf.length, size + data.length))
       this.#buf.copy(buf, 0, this.#start, this.#end)
       this.#buf = buf
       this.#start = 0
       this.#end = size
     }
-    this.#end += data.copy(this.#buf, this.#end)
+    this.#buf.set(data, this.#end)
+    this.#end += data.length
   }
 
   /**
    * Where `delim` starts first in the buffered bytes, at or after `from` (both counted from
    * `#start`), or -1. The search runs on the buffer itself (no view made per search): a match
-   * that ends past `#end` is none.
+   * that ends past `#end` is none. A one-byte delimiter in a short span (a line of a request) is
+   * looked for in a loop, cheaper there than the native call of `indexOf`.
    */
   #find(delim: Uint8Array, from: number): number {
-    const found = this.#buf.indexOf(delim.length === 1 ? delim[0] : delim, this.#start + from)
-    return found >= 0 && found + delim.length <= this.#end ? found - this.#start : -1
+    const buf = this.#buf
+    const end = this.#end
+    let at = this.#start + from
+    if (end - at < delim.length) return -1
+    if (delim.length === 1 && end - at <= SHORT_SPAN) {
+      const byte = delim[0]
+      while (at < end && buf[at] !== byte) at++
+      return at < end ? at - this.#start : -1
+    }
+    const found = buf.indexOf(delim.length === 1 ? delim[0] : delim, at)
+    return found >= 0 && found + delim.length <= end ? found - this.#start : -1
   }
 
-  /** The first `n` buffered bytes, as a Buffer of their own; the buffer goes once all are taken. */
+  /**
+   * The first `n` buffered bytes, as a view of the buffer (no copy: nothing writes over bytes
+   * before `#end`); the stream lets go of the buffer once all are taken.
+   */
   #take(n: number): Buffer {
-    const out = Buffer.allocUnsafe(n)
-    this.#buf.copy(out, 0, this.#start, this.#start + n)
+    const out = Buffer.from(this.#buf.buffer, this.#buf.byteOffset + this.#start, n) // cheaper than subarray's checks
     this.#start += n
     if (this.#start === this.#end) {
       this.#buf = EMPTY
@@ -255,7 +333,7 @@ export class IOStream {
         const data = queue.length === 1 ? queue[0] : Buffer.concat(queue)
         this.#queue = this.#writers = undefined
         try {
-          await this.#loop.sockSendall(this.#sock, data)
+          await sockSendall(this.#readiness, this.#sock, data)
         } catch (error) {
           const failure = this.#closedBy(error)
           for (const writer of writers) writer.reject(failure)

@@ -94,7 +94,7 @@ export class Socket implements Disposable {
       const known = this.#fd === made
       made = -1
       if (cInt(family, 'family') === -1) {
-        family = SO_DOMAIN >= 0 ? getIntOption(this.#fd, SOL_SOCKET, SO_DOMAIN) : this.#nativeName(false).family
+        family = SO_DOMAIN >= 0 ? getIntOption(this.#fd, SOL_SOCKET, SO_DOMAIN) : this.nativeName(false).family
       }
       if (cInt(type, 'type') === -1) type = getIntOption(this.#fd, SOL_SOCKET, SO_TYPE)
       else if (!known) getIntOption(this.#fd, SOL_SOCKET, SO_TYPE) // checks that it is a socket, as Python does
@@ -118,20 +118,20 @@ export class Socket implements Disposable {
 
   /** Sets O_NONBLOCK (`false`) or clears it (`true`). */
   setblocking(flag: boolean): void {
-    check(socketSetBlocking(this.#open(), Boolean(flag)), 'fcntl')
+    check(socketSetBlocking(this.openFd(), Boolean(flag)), 'fcntl')
     this.#blocking = Boolean(flag)
   }
 
   /** True unless the socket is non-blocking (read from the fd once, then as `setblocking` sets it). */
   getblocking(): boolean {
-    const fd = this.#open()
+    const fd = this.openFd()
     this.#blocking ??= check(socketGetBlocking(fd), 'fcntl') === 1
     return this.#blocking
   }
 
   /** Binds to `address` ('' is the wildcard host; host names are resolved). */
   bind(address: Address): void {
-    this.#withAddress(address, 'bind', socketBind)
+    this.withAddress(address, 'bind', socketBind)
   }
 
   /**
@@ -139,7 +139,7 @@ export class Socket implements Disposable {
    * sets aside the spare fd that `accept` needs once the process is out of fds.
    */
   listen(backlog = DEFAULT_BACKLOG): void {
-    check(socketListen(this.#open(), Math.max(0, cInt(backlog, 'backlog'))), 'listen')
+    check(socketListen(this.openFd(), Math.max(0, cInt(backlog, 'backlog'))), 'listen')
     holdSpare()
   }
 
@@ -150,7 +150,7 @@ export class Socket implements Disposable {
    * OSError, as it does ECONNABORTED, and goes on.
    */
   accept(): [Socket, Address] {
-    const fd = this.#open()
+    const fd = this.openFd()
     const accepted = socketAccept(fd, false)
     if (typeof accepted === 'number') throw osError(-refuseAll(fd, accepted), 'accept')
     made = accepted.fd
@@ -159,7 +159,7 @@ export class Socket implements Disposable {
 
   /** Connects; non-blocking sockets throw BlockingIOError (EINPROGRESS) while connecting. */
   connect(address: Address): void {
-    this.#withAddress(address, 'connect', socketConnect)
+    this.withAddress(address, 'connect', socketConnect)
   }
 
   /** Like `connect`, but returns the errno (0 on success) instead of throwing an OSError. */
@@ -181,7 +181,7 @@ export class Socket implements Disposable {
 
   /** Receives into `buffer` (up to `nbytes`, 0 = its length): the byte count, 0 at end of stream. */
   recvInto(buffer: Uint8Array, nbytes = 0, flags = 0): number {
-    const fd = this.#open()
+    const fd = this.openFd()
     const target = nbytes === 0 ? bytes(buffer) : bytes(buffer).subarray(0, nonNegative(nbytes, 'nbytes'))
     if (target.length < nbytes) throw new RangeError('nbytes is greater than the length of the buffer')
     return check(socketRecv(fd, target, cInt(flags, 'flags')), 'recv')
@@ -190,14 +190,14 @@ export class Socket implements Disposable {
   /** Receives a datagram: `[data, sender]`. */
   recvfrom(bufsize: number, flags = 0): [Buffer, Address] {
     const buf = Buffer.allocUnsafe(nonNegative(bufsize, 'bufsize'))
-    const got = socketRecvfrom(this.#open(), buf, cInt(flags, 'flags'))
+    const got = socketRecvfrom(this.openFd(), buf, cInt(flags, 'flags'))
     if (typeof got === 'number') throw osError(-got, 'recvfrom')
     return [buf.subarray(0, got.nbytes), fromNative(got.address)]
   }
 
   /** Sends what the kernel takes of `data` now: the byte count. */
   send(data: Uint8Array, flags = 0): number {
-    return check(socketSend(this.#open(), bytes(data), cInt(flags, 'flags')), 'send')
+    return check(socketSend(this.openFd(), bytes(data), cInt(flags, 'flags')), 'send')
   }
 
   /** Sends all of `data`, looping over partial sends (a non-blocking socket may throw EAGAIN). */
@@ -209,29 +209,29 @@ export class Socket implements Disposable {
   /** Sends a datagram to `address`: `sendto(data, address)` or `sendto(data, flags, address)`. */
   sendto(data: Uint8Array, flagsOrAddress: number | Address, address?: Address): number {
     const [flags, to] = address === undefined ? [0, flagsOrAddress as Address] : [flagsOrAddress as number, address]
-    const fd = this.#open()
+    const fd = this.openFd()
     const [host, port, flowinfo, scopeId] = toNative(this.family, to)
     return check(socketSendto(fd, bytes(data), cInt(flags, 'flags'), this.family, host, port, flowinfo, scopeId), 'sendto')
   }
 
   /** Shuts down reading (SHUT_RD), writing (SHUT_WR) or both (SHUT_RDWR). */
   shutdown(how: number): void {
-    check(socketShutdown(this.#open(), cInt(how, 'how')), 'shutdown')
+    check(socketShutdown(this.openFd(), cInt(how, 'how')), 'shutdown')
   }
 
   /** The local address. */
   getsockname(): Address {
-    return this.#name(false)
+    return this.nameOf(false)
   }
 
   /** The peer's address. */
   getpeername(): Address {
-    return this.#name(true)
+    return this.nameOf(true)
   }
 
   /** Sets an option: an int (or boolean) value, or raw bytes for struct options. */
   setsockopt(level: number, optname: number, value: number | boolean | Uint8Array): void {
-    const fd = this.#open()
+    const fd = this.openFd()
     cInt(level, 'level')
     cInt(optname, 'optname')
     if (value instanceof Uint8Array) check(socketSetsockopt(fd, level, optname, value), 'setsockopt')
@@ -242,7 +242,7 @@ export class Socket implements Disposable {
 
   /** Reads an option: an int, or with `buflen` the raw bytes (Python's getsockopt). */
   getsockopt(level: number, optname: number, buflen?: number): number | Buffer {
-    const fd = this.#open()
+    const fd = this.openFd()
     cInt(level, 'level')
     cInt(optname, 'optname')
     if (buflen === undefined) return getIntOption(fd, level, optname)
@@ -276,27 +276,30 @@ export class Socket implements Disposable {
     this.close()
   }
 
-  #open(): number {
+  // The helpers below are TypeScript-private, not #private: a class with #methods gives each
+  // instance a slot for its brand (8 bytes per socket).
+
+  private openFd(): number {
     if (this.#fd < 0) throw osError(errno.EBADF, 'socket') // as Python raises on a closed socket
     return this.#fd
   }
 
-  #name(peer: boolean): Address {
-    return fromNative(this.#nativeName(peer))
+  private nameOf(peer: boolean): Address {
+    return fromNative(this.nativeName(peer))
   }
 
-  #nativeName(peer: boolean): SockAddress {
-    const name = socketName(this.#open(), peer)
+  private nativeName(peer: boolean): SockAddress {
+    const name = socketName(this.openFd(), peer)
     if (typeof name === 'number') throw osError(-name, peer ? 'getpeername' : 'getsockname')
     return name
   }
 
-  #withAddress(
+  private withAddress(
     address: Address,
     syscall: string,
     call: (fd: number, family: number, host: string, port: number, flowinfo: number, scopeId: number) => number,
   ): void {
-    const fd = this.#open()
+    const fd = this.openFd()
     const [host, port, flowinfo, scopeId] = toNative(this.family, address)
     check(call(fd, this.family, host, port, flowinfo, scopeId), syscall)
   }

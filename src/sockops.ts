@@ -22,17 +22,20 @@ export interface OperationOptions {
 }
 
 /** What an attempt returns while it has more to do (a partial sendall, a connect in progress). */
-const AGAIN: unique symbol = Symbol('again')
+export const AGAIN: unique symbol = Symbol('again')
 
 /**
  * One kind of operation: its name, its system call, the slot it waits in, and one try of it,
  * which reads the socket and the argument from the operation (and may keep its progress there).
+ * IOStream's reads are kinds too (src/iostream.ts).
  */
-interface Kind<A, T> {
+export interface Kind<A, T> {
   readonly op: string
   readonly syscall: string
   readonly direction: Direction
   attempt(operation: Operation<A, T>): T | typeof AGAIN
+  /** What the promise rejects with when `error` ends the operation (by default `error` itself). */
+  failed?(arg: A, error: unknown): unknown
 }
 
 /** The AbortError of an aborted operation, as Node's own APIs reject: DOMException named 'AbortError'. */
@@ -62,6 +65,12 @@ function recvNow(sock: Socket, buf: Uint8Array): number | typeof AGAIN {
   return got === EAGAIN ? AGAIN : check(got, 'recv')
 }
 
+/** `sock.send(data)`, with AGAIN for "would block": the byte count. */
+export function sendNow(sock: Socket, data: Uint8Array): number | typeof AGAIN {
+  const sent = socketSend(sock.fileno(), data, 0)
+  return sent === EAGAIN ? AGAIN : check(sent, 'send')
+}
+
 /**
  * Where `sockRecv` receives up to 64 KiB before it copies out what came: an attempt that would
  * block allocates nothing, and the Buffer returned is the size of the data, so a small message
@@ -72,7 +81,7 @@ const SCRATCH = Buffer.allocUnsafeSlow(64 * 1024)
 let scratchView = SCRATCH
 
 /** `sock.recv(n)`, with AGAIN for "would block": a Buffer of the bytes received (empty at end of stream). */
-function recvCopy(sock: Socket, n: number): Buffer | typeof AGAIN {
+export function recvCopy(sock: Socket, n: number): Buffer | typeof AGAIN {
   if (n > SCRATCH.length) {
     const buf = Buffer.allocUnsafe(n)
     const got = recvNow(sock, buf)
@@ -82,17 +91,26 @@ function recvCopy(sock: Socket, n: number): Buffer | typeof AGAIN {
   const got = recvNow(sock, scratchView)
   if (got === AGAIN) return AGAIN
   const data = Buffer.allocUnsafe(got)
-  SCRATCH.copy(data, 0, 0, got)
+  data.set(new Uint8Array(SCRATCH.buffer, SCRATCH.byteOffset, got)) // half the cost of Buffer#copy's checks for a short message
   return data
+}
+
+/** The resolve function `captureResolve` was last given, until `wait` takes it. */
+let captured: ((value: never) => void) | undefined
+
+/** The executor of every operation's promise: one function for all, so a wait makes no closure for it. */
+function captureResolve(resolve: (value: never) => void): void {
+  captured = resolve
 }
 
 /**
  * One call of an operation: made for every call (the first try reads it too), and the waiter in
- * the socket's reader or writer slot if that try would block.
+ * the socket's reader or writer slot if that try would block. Its members are TypeScript-private,
+ * not #private: a class with #methods gives each instance a slot for its brand (8 bytes per wait).
  */
-class Operation<A, T> implements Waiter {
-  /** The promise's resolve function: the one it keeps (see #reject). */
-  #resolve: ((value: T | Promise<never>) => void) | undefined
+export class Operation<A, T> implements Waiter {
+  /** The promise's resolve function: the one it keeps (see reject). */
+  private resolve: ((value: T | Promise<never>) => void) | undefined
 
   constructor(
     readonly kind: Kind<A, T>,
@@ -115,16 +133,17 @@ class Operation<A, T> implements Waiter {
 
   /** Takes the socket's slot until a try succeeds or fails (or the wait is aborted); settles the promise then. */
   wait(): Promise<T> {
-    return new Promise<T>((resolve) => {
-      this.readiness.add(this.sock, this.kind.direction, this)
-      this.#resolve = resolve
-      this.signal?.addEventListener('abort', this, { once: true }) // the operation is the listener: no closure
-    })
+    this.readiness.add(this.sock, this.kind.direction, this)
+    const promise = new Promise<T>(captureResolve)
+    this.resolve = captured as (value: T | Promise<never>) => void
+    captured = undefined
+    this.signal?.addEventListener('abort', this, { once: true }) // the operation is the listener: no closure
+    return promise
   }
 
   /** The signal aborted the wait: the slot and the interest go, and the promise rejects. */
   handleEvent(): void {
-    if (this.readiness.remove(this.sock.fileno(), this.kind.direction, this, true)) this.#reject(abortError(this.signal!))
+    if (this.readiness.remove(this.sock.fileno(), this.kind.direction, this, true)) this.reject(abortError(this.signal!))
   }
 
   ready(): void {
@@ -132,40 +151,46 @@ class Operation<A, T> implements Waiter {
     try {
       result = tryOnce(this)
     } catch (error) {
-      this.#end(true)
-      this.#reject(error)
+      this.leave(true)
+      this.reject(error)
       return
     }
     if (result === AGAIN) return
-    this.#end(false)
-    this.#resolve!(result)
+    this.leave(false)
+    this.resolve!(result)
   }
 
   fail(error: Error): void {
     this.signal?.removeEventListener('abort', this)
-    this.#reject(error)
+    this.reject(error)
   }
 
   /**
-   * Rejects the promise by resolving it with a rejected one, which it adopts: with no reject
-   * function kept, a waiting operation holds one resolving function less (56 bytes).
+   * Rejects the promise (with what its kind makes of `error`) by resolving it with a rejected
+   * one, which it adopts: with no reject function kept, a waiting operation holds one resolving
+   * function less (56 bytes).
    */
-  #reject(error: unknown): void {
-    this.#resolve!(Promise.reject(error))
+  private reject(error: unknown): void {
+    this.resolve!(Promise.reject(failure(this.kind, this.arg, error)))
   }
 
   /** Leaves the slot: the interest goes at once after a failure, lazily after a success. */
-  #end(failed: boolean): void {
+  private leave(failed: boolean): void {
     this.signal?.removeEventListener('abort', this)
     this.readiness.remove(this.sock.fileno(), this.kind.direction, this, failed)
   }
+}
+
+/** What an operation of `kind` rejects with when `error` ends it. */
+function failure<A, T>(kind: Kind<A, T>, arg: A, error: unknown): unknown {
+  return kind.failed === undefined ? error : kind.failed(arg, error)
 }
 
 /**
  * Tries `kind` on `sock` with `arg` now, and if it would block, again whenever `sock` is ready
  * in its direction, until it completes. Every error, bad input included, rejects the promise.
  */
-function operate<A, T>(readiness: Readiness, kind: Kind<A, T>, sock: Socket, arg: A, options: OperationOptions | undefined): Promise<T> {
+export function operate<A, T>(readiness: Readiness, kind: Kind<A, T>, sock: Socket, arg: A, options: OperationOptions | undefined): Promise<T> {
   const { op, syscall, direction } = kind
   try {
     readiness.checkOpen()
@@ -182,7 +207,7 @@ function operate<A, T>(readiness: Readiness, kind: Kind<A, T>, sock: Socket, arg
     const result = tryOnce(operation)
     return result === AGAIN ? operation.wait() : Promise.resolve(result)
   } catch (error) {
-    return Promise.reject(error)
+    return Promise.reject(failure(kind, arg, error))
   }
 }
 

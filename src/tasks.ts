@@ -5,11 +5,9 @@
 
 /** An async function started by `IOLoop.spawn` (gevent's Greenlet). `await task` gives its value or throws its exception. */
 export class Task<T = unknown> implements PromiseLike<T> {
-  /** The function's result, once it has returned. */
-  value: T | undefined
-  /** What the function threw, once it has failed (also handed to the loop's `onError`). */
-  exception: unknown
   #state: 'pending' | 'fulfilled' | 'rejected' = 'pending'
+  /** The value once fulfilled, the exception once rejected: one field for both (8 bytes less per task). */
+  #result: unknown
   /** `settled`, made when first asked for, and what resolves it: a task nobody joins has no promise of its own. */
   #settled: Promise<void> | undefined
   #resolveSettled: (() => void) | undefined
@@ -21,6 +19,16 @@ export class Task<T = unknown> implements PromiseLike<T> {
     if (typeof fn !== 'function') throw new TypeError('spawn: the task must be a function')
     this.#onError = onError
     queueMicrotask(() => this.#start(fn, args))
+  }
+
+  /** The function's result, once it has returned. */
+  get value(): T | undefined {
+    return this.#state === 'fulfilled' ? (this.#result as T) : undefined
+  }
+
+  /** What the function threw, once it has failed (also handed to the loop's `onError`). */
+  get exception(): unknown {
+    return this.#state === 'rejected' ? this.#result : undefined
   }
 
   /** Settles (never rejects) once the function has returned or thrown. */
@@ -45,13 +53,13 @@ export class Task<T = unknown> implements PromiseLike<T> {
   }
 
   #succeed(value: T): void {
-    this.value = value
+    this.#result = value
     this.#state = 'fulfilled'
     this.#resolveSettled?.()
   }
 
   #fail(error: unknown): void {
-    this.exception = error
+    this.#result = error
     this.#state = 'rejected'
     this.#resolveSettled?.()
     this.#onError(error)
@@ -74,8 +82,8 @@ export class Task<T = unknown> implements PromiseLike<T> {
 
   /** The value, or the exception thrown, once settled. */
   #outcome(): T {
-    if (this.#state === 'rejected') throw this.exception
-    return this.value as T
+    if (this.#state === 'rejected') throw this.#result
+    return this.#result as T
   }
 }
 
