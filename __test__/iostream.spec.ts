@@ -1,6 +1,6 @@
 /**
  * IOStream (Tornado's, issue 12) over real TCP sockets on 127.0.0.1: readUntil (string and
- * Buffer delimiters, split across segments, maxBytes), readBytes, buffered writes resolved when
+ * Buffer delimiters, split across segments, maxBytes), readUntilRegex, readBytes, buffered writes resolved when
  * flushed, and the ways a stream ends (the peer closing or resetting mid-read, close() during a
  * read, a second read), each followed by a check that the fds and the loop's registrations are
  * back where they were. Serial: fd counts need a quiet process.
@@ -46,6 +46,40 @@ test.serial('readUntil (string or Buffer delimiter, split across segments) and r
   const reading = stream.readUntil('!')
   await loop.sockSendall(client, Buffer.concat([big, Buffer.from('!')]))
   t.is((await reading).length, big.length + 1)
+})
+
+test.serial("readUntilRegex (Tornado's read_until_regex): a match split across segments, bytes as latin1, g and y flags ignored, maxBytes, bad patterns", async (t) => {
+  const { loop, epfd } = startedLoop(t)
+  const before = snapshot(loop, epfd)
+  const [conn, client] = await tcpPair(t, loop)
+  const stream = new IOStream(conn, loop)
+  const head = stream.readUntilRegex(/\n\r?\n/)
+  await loop.sockSendall(client, Buffer.from('GET / HTTP/1.1\r\nHost: x\r'))
+  t.true(await pending(head), 'half a match: still reading')
+  await loop.sockSendall(client, Buffer.from('\n\r\nGET /2 HTTP/1.0\n\n\xff\xfe;', 'latin1'))
+  t.is((await head).toString(), 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', 'up to and including the match, across two segments')
+  t.is((await stream.readUntilRegex('\n\r?\n')).toString(), 'GET /2 HTTP/1.0\n\n', 'a string pattern; pipelined data stays buffered')
+  t.deepEqual(await stream.readUntilRegex(/\xfe/), Buffer.from([0xff, 0xfe]), 'each byte one latin1 character')
+  const global = /;/g
+  t.is((await stream.readUntilRegex(global)).toString(), ';')
+  await loop.sockSendall(client, Buffer.from('a;b;'))
+  t.is((await stream.readUntilRegex(global)).toString(), 'a;', 'a g pattern matches from the first unreturned byte each time')
+  t.is((await stream.readUntilRegex(/;/y)).toString(), 'b;', 'and so does a y pattern')
+
+  await loop.sockSendall(client, Buffer.from(`${'x'.repeat(70)}\nshort\n`))
+  await t.throwsAsync(stream.readUntilRegex(/\n/, { maxBytes: 64 }), { instanceOf: UnsatisfiableReadError, message: /maxBytes \(64\)/ }, 'a match past maxBytes')
+  t.false(stream.closed)
+  t.is((await stream.readUntilRegex(/\n/, { maxBytes: 71 })).length, 71, 'exactly maxBytes; nothing was consumed by the failed read')
+  await t.throwsAsync(stream.readUntilRegex(/\n/, { maxBytes: 0 }), { instanceOf: RangeError })
+  await t.throwsAsync(stream.readUntilRegex(42 as never), { instanceOf: TypeError })
+  await t.throwsAsync(stream.readUntilRegex('('), { instanceOf: SyntaxError })
+  t.is((await stream.readUntilRegex(/\n/)).toString(), 'short\n', 'the bad calls took nothing')
+  const waiting = stream.readUntilRegex(/\n/, { maxBytes: 8 })
+  await loop.sockSendall(client, Buffer.from('12345678'))
+  await t.throwsAsync(waiting, { instanceOf: UnsatisfiableReadError }, 'a waiting read rejects once maxBytes bytes hold no match')
+  stream.close()
+  client.close()
+  await backTo(t, loop, epfd, before, 'after the stream and its peer are closed')
 })
 
 test.serial('readUntil ignores the bytes left in the buffer past the data: a delimiter there is not found', async (t) => {

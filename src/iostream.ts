@@ -73,9 +73,9 @@ export class IOStream {
   #start = 0
   #end = 0
   #reading = false
-  /** The read in progress: readUntil's delimiter, or undefined for readBytes. */
-  #delim: Uint8Array | undefined
-  /** readUntil's maxBytes (Infinity without one), or readBytes' n. */
+  /** The read in progress: readUntil's delimiter, readUntilRegex's pattern, or undefined for readBytes. */
+  #delim: Uint8Array | RegExp | undefined
+  /** readUntil's or readUntilRegex's maxBytes (Infinity without one), or readBytes' n. */
   #limit = 0
   /** Where readUntil's next search for the delimiter starts, counted from `#start`. */
   #from = 0
@@ -116,6 +116,25 @@ export class IOStream {
     if (!(delim instanceof Uint8Array) || delim.length === 0) return Promise.reject(new TypeError('readUntil: delimiter must be a non-empty Buffer or string'))
     if (maxBytes !== undefined && (!Number.isInteger(maxBytes) || maxBytes < 1)) return Promise.reject(new RangeError('readUntil: maxBytes must be a positive integer'))
     return this.#read(IOStream.#READ_UNTIL, delim, maxBytes ?? Infinity)
+  }
+
+  /**
+   * Reads up to and including the first match of `pattern` (a RegExp, or a string made one),
+   * Tornado's `read_until_regex`: the buffered bytes are matched as latin1 text, one character
+   * per byte, so that a pattern of ASCII characters and `\xNN` escapes means bytes. A pattern's
+   * `g` and `y` flags are ignored (each read matches from the first unreturned byte). `maxBytes`
+   * bounds the result as in `readUntil`.
+   */
+  readUntilRegex(pattern: RegExp | string, { maxBytes }: ReadUntilOptions = {}): Promise<Buffer> {
+    if (typeof pattern !== 'string' && !(pattern instanceof RegExp)) return Promise.reject(new TypeError('readUntilRegex: pattern must be a RegExp or a string'))
+    if (maxBytes !== undefined && (!Number.isInteger(maxBytes) || maxBytes < 1)) return Promise.reject(new RangeError('readUntilRegex: maxBytes must be a positive integer'))
+    let regex: RegExp
+    try {
+      regex = typeof pattern === 'string' ? new RegExp(pattern) : pattern.global || pattern.sticky ? new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, '')) : pattern
+    } catch (error) {
+      return Promise.reject(error) // a string that is no valid pattern: its SyntaxError
+    }
+    return this.#read(IOStream.#READ_UNTIL_REGEX, regex, maxBytes ?? Infinity)
   }
 
   /** Reads exactly `n` bytes. */
@@ -165,6 +184,7 @@ export class IOStream {
 
   /** The reads' kinds of socket operation (src/sockops.ts): their argument is the stream. */
   static readonly #READ_UNTIL: Kind<IOStream, Buffer> = IOStream.#readKind('readUntil')
+  static readonly #READ_UNTIL_REGEX: Kind<IOStream, Buffer> = IOStream.#readKind('readUntilRegex')
   static readonly #READ_BYTES: Kind<IOStream, Buffer> = IOStream.#readKind('readBytes')
 
   static #readKind(op: string): Kind<IOStream, Buffer> {
@@ -179,7 +199,7 @@ export class IOStream {
    * Starts a read (`delim` and `limit` as the fields say): served at once from the buffer when
    * it holds the bytes, else a socket operation of `kind` on the loop.
    */
-  #read(kind: Kind<IOStream, Buffer>, delim: Uint8Array | undefined, limit: number): Promise<Buffer> {
+  #read(kind: Kind<IOStream, Buffer>, delim: Uint8Array | RegExp | undefined, limit: number): Promise<Buffer> {
     if (this.#reading) return Promise.reject(new RuntimeError(`${kind.op}: socket fd ${this.#sock.fileno()} already has a read waiting on this IOStream; one at a time`, 'ERR_BUSY'))
     if (this.#closed) return Promise.reject(new StreamClosedError(this.#takeAll()))
     this.#delim = delim
@@ -217,17 +237,30 @@ export class IOStream {
 
   /**
    * What the read in progress returns, taken from the buffer, or undefined while the buffer
-   * does not hold it yet; throws past readUntil's maxBytes.
+   * does not hold it yet; throws past readUntil's (or readUntilRegex's) maxBytes.
    */
   #scan(): Buffer | undefined {
     const size = this.#end - this.#start
     const delim = this.#delim
     if (delim === undefined) return size >= this.#limit ? this.#take(this.#limit) : undefined
+    if (delim instanceof RegExp) return this.#scanRegex(delim, size)
     const at = this.#find(delim, this.#from)
     const needed = at >= 0 ? at + delim.length : size + 1
     if (needed > this.#limit) throw new UnsatisfiableReadError(`delimiter not found within maxBytes (${this.#limit})`)
     if (at >= 0) return this.#take(needed)
     this.#from = Math.max(0, size - delim.length + 1)
+    return undefined
+  }
+
+  /**
+   * `#scan` for readUntilRegex: matches the buffered bytes from the first one each time (a
+   * match may begin anywhere before the new bytes), but no more of them than maxBytes allows.
+   */
+  #scanRegex(regex: RegExp, size: number): Buffer | undefined {
+    const span = Math.min(size, this.#limit)
+    const match = regex.exec(this.#buf.toString('latin1', this.#start, this.#start + span))
+    if (match !== null) return this.#take(match.index + match[0].length)
+    if (size >= this.#limit) throw new UnsatisfiableReadError(`pattern not matched within maxBytes (${this.#limit})`)
     return undefined
   }
 
