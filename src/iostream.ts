@@ -73,6 +73,14 @@ export class IOStream {
   #start = 0
   #end = 0
   #reading = false
+  /**
+   * Whether the last receive took less than it asked for: the socket had no more then, so the
+   * next read that needs the socket waits for readiness before it receives (as libuv does),
+   * rather than making a call that would block (in request-response traffic, nearly always).
+   */
+  #drained = false
+  /** Set while a read's first try is to wait for readiness rather than receive (see `#drained`). */
+  #waitFirst = false
   /** The read in progress: readUntil's delimiter, readUntilRegex's pattern, or undefined for readBytes. */
   #delim: Uint8Array | RegExp | undefined
   /** readUntil's or readUntilRegex's maxBytes (Infinity without one), or readBytes' n. */
@@ -213,6 +221,7 @@ export class IOStream {
     }
     if (done !== undefined) return Promise.resolve(done)
     this.#reading = true
+    this.#waitFirst = this.#drained
     return operate(this.#readiness, kind, this.#sock, this, undefined)
   }
 
@@ -228,10 +237,16 @@ export class IOStream {
         return done
       }
       if (this.#end - this.#start >= this.#maxBufferSize) throw new UnsatisfiableReadError(`read buffer full (maxBufferSize ${this.#maxBufferSize})`)
+      if (this.#waitFirst) {
+        this.#waitFirst = false
+        return AGAIN
+      }
       const data = recvCopy(this.#sock, READ_CHUNK)
       if (data === AGAIN) return AGAIN
       if (data.length === 0) throw END_OF_STREAM
+      this.#drained = data.length < READ_CHUNK
       this.#append(data)
+      if (this.#drained) this.#waitFirst = true // the rest of this read waits for readiness too
     }
   }
 
