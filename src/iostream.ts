@@ -2,8 +2,9 @@
  * `IOStream`: Tornado's IOStream over a non-blocking fdpoll Socket and an IOLoop, in camelCase.
  * A read is served from the bytes already buffered when it can; else it is a socket operation
  * of its own kind on the loop (src/sockops.ts): it takes what the socket has at once and waits
- * on the loop only when the socket would block, so a waiting read is one Operation, with no
- * async function frame of its own. What is read and not yet returned stays in one buffer, none
+ * on the loop only when the socket would block (or, after a receive that drained the socket,
+ * waits for readiness first), so a waiting read is one Operation, with no async function frame
+ * of its own. What is read and not yet returned stays in one buffer, none
  * while nothing is (a stream waiting for its next request holds no buffer); a read returns a
  * view of that buffer, whose bytes the stream never writes over. A write goes out at once when
  * nothing is queued before it (as Tornado's does); what the socket does not take queues, later
