@@ -18,7 +18,7 @@ import { ConnectionError, OSError, PythonError, RuntimeError, ValueError } from 
 import { type IOLoop, readinessOf } from './ioloop.js'
 import { Socket } from './socket.js'
 import type { Readiness } from './readiness.js'
-import { AGAIN, type Kind, type Operation, operate, recvCopy, sendNow, sockSendall } from './sockops.js'
+import { AGAIN, type Kind, type Operation, operate, recvCopy, sendWhatFits, sockSendall } from './sockops.js'
 
 /** Tornado's StreamClosedError: the stream is closed, by its owner, by the peer or by a connection error. */
 export class StreamClosedError extends PythonError {
@@ -76,12 +76,10 @@ export class IOStream {
   #reading = false
   /**
    * Whether the last receive took less than it asked for: the socket had no more then, so the
-   * next read that needs the socket waits for readiness before it receives (as libuv does),
+   * next try that needs the socket waits for readiness before it receives (as libuv does),
    * rather than making a call that would block (in request-response traffic, nearly always).
    */
   #drained = false
-  /** Set while a read's first try is to wait for readiness rather than receive (see `#drained`). */
-  #waitFirst = false
   /** The read in progress: readUntil's delimiter, readUntilRegex's pattern, or undefined for readBytes. */
   #delim: Uint8Array | RegExp | undefined
   /** readUntil's or readUntilRegex's maxBytes (Infinity without one), or readBytes' n. */
@@ -168,7 +166,7 @@ export class IOStream {
       let buf = typeof data === 'string' ? Buffer.from(data) : data
       if (this.#queue === undefined && !this.#flushing) {
         try {
-          buf = this.#sendNow(buf)
+          buf = sendWhatFits(this.#sock, buf)
         } catch (error) {
           promise = Promise.reject(this.#closedBy(error))
           promise.catch(noop)
@@ -222,7 +220,6 @@ export class IOStream {
     }
     if (done !== undefined) return Promise.resolve(done)
     this.#reading = true
-    this.#waitFirst = this.#drained
     return operate(this.#readiness, kind, this.#sock, this, undefined)
   }
 
@@ -238,8 +235,8 @@ export class IOStream {
         return done
       }
       if (this.#end - this.#start >= this.#maxBufferSize) throw new UnsatisfiableReadError(`read buffer full (maxBufferSize ${this.#maxBufferSize})`)
-      if (this.#waitFirst) {
-        this.#waitFirst = false
+      if (this.#drained) {
+        this.#drained = false
         return AGAIN
       }
       const data = recvCopy(this.#sock, READ_CHUNK)
@@ -247,7 +244,6 @@ export class IOStream {
       if (data.length === 0) throw END_OF_STREAM
       this.#drained = data.length < READ_CHUNK
       this.#append(data)
-      if (this.#drained) this.#waitFirst = true // the rest of this read waits for readiness too
     }
   }
 
@@ -273,6 +269,7 @@ export class IOStream {
    * match may begin anywhere before the new bytes), but no more of them than maxBytes allows.
    */
   #scanRegex(regex: RegExp, size: number): Buffer | undefined {
+    if (size === 0) return undefined // nothing to match yet (Tornado's read_until_regex looks only in a non-empty buffer)
     const span = Math.min(size, this.#limit)
     const match = regex.exec(this.#buf.toString('latin1', this.#start, this.#start + span))
     if (match !== null) return this.#take(match.index + match[0].length)
@@ -284,16 +281,6 @@ export class IOStream {
   #failed(error: unknown): unknown {
     this.#reading = false
     return this.#closedBy(error === END_OF_STREAM ? undefined : error)
-  }
-
-  /** Sends what the socket takes of `data` now: the rest (empty once all is sent). */
-  #sendNow(data: Uint8Array): Uint8Array {
-    while (data.length > 0) {
-      const sent = sendNow(this.#sock, data)
-      if (sent === AGAIN) break
-      data = data.subarray(sent)
-    }
-    return data
   }
 
   /**

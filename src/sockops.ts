@@ -65,10 +65,15 @@ function recvNow(sock: Socket, buf: Uint8Array): number | typeof AGAIN {
   return got === EAGAIN ? AGAIN : check(got, 'recv')
 }
 
-/** `sock.send(data)`, with AGAIN for "would block": the byte count. */
-export function sendNow(sock: Socket, data: Uint8Array): number | typeof AGAIN {
-  const sent = socketSend(sock.fileno(), data, 0)
-  return sent === EAGAIN ? AGAIN : check(sent, 'send')
+/** Sends what the socket takes of `data` now, until it would block: the rest (empty once all is sent). */
+export function sendWhatFits(sock: Socket, data: Uint8Array): Uint8Array {
+  const fd = sock.fileno()
+  while (data.length > 0) {
+    const sent = socketSend(fd, data, 0)
+    if (sent === EAGAIN) break
+    data = data.subarray(check(sent, 'send'))
+  }
+  return data
 }
 
 /**
@@ -253,13 +258,8 @@ const RECVFROM: Kind<number, [Buffer, Address]> = {
 const SENDALL: Kind<Uint8Array, void> = {
   op: 'sockSendall', syscall: 'send', direction: EPOLLOUT,
   attempt(operation) {
-    const fd = operation.sock.fileno()
-    while (operation.arg.length > 0) {
-      const sent = socketSend(fd, operation.arg, 0)
-      if (sent === EAGAIN) return AGAIN
-      operation.arg = operation.arg.subarray(check(sent, 'send'))
-    }
-    return undefined
+    operation.arg = sendWhatFits(operation.sock, operation.arg)
+    return operation.arg.length > 0 ? AGAIN : undefined
   },
 }
 
