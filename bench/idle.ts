@@ -46,6 +46,11 @@ function readNumber(file: string, re: RegExp): number {
 }
 
 export const rssKiB = (pid: number) => readNumber(`/proc/${pid}/status`, /^VmRSS:\s+(\d+) kB/m)
+/**
+ * The anonymous part of VmRSS: the memory the process has allocated, without the pages of its
+ * executable and libraries (RssFile), which grow the first time a code path runs.
+ */
+export const anonKiB = (pid: number) => readNumber(`/proc/${pid}/status`, /^RssAnon:\s+(\d+) kB/m)
 /** Kernel slab memory, all caches, system-wide. */
 const slabKiB = () => readNumber('/proc/meminfo', /^Slab:\s+(\d+) kB/m)
 /** Pages of socket buffers charged to TCP, all sockets. */
