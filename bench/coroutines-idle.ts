@@ -3,8 +3,8 @@
  * connections held open by bench/idle_client.py (on CPU 1), each server pinned to CPU 0, its
  * VmRSS and RssAnon read before and with the connections held; the table shows (after - before)
  * / N of each, in one run. RssAnon leaves out the pages of the executable that the burst runs for
- * the first time (the garbage collector's, the optimizing compiler's): those are paid once, not
- * per connection. The servers:
+ * the first time (V8's, its garbage collector's among them): those are paid once, not per
+ * connection. The servers:
  * - examples/echo-coroutines.ts: one async function per connection, waiting in `loop.sockRecv`;
  * - examples/hello-world-async.ts: the same, waiting in `IOStream.readUntil`;
  * - node:net (bench/servers/node-net-echo.js): a net.Socket per connection;
