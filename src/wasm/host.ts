@@ -43,6 +43,8 @@ export const MAX_TRANSFER = DATA_BYTES - HOST_BYTES
  * stopping worker wakes it at once (host-worker.ts), this covers a wake that came just before.
  */
 const LIVENESS_MS = 1000
+/** The most the constructor waits for the worker to serve. */
+const BOOT_TIMEOUT_MS = 10_000
 
 /** The worker script: the dist bundle beside this one, or the source under tsx. */
 function workerScript(): { file: string; tsx: string | null } {
@@ -82,10 +84,10 @@ export class SocketHost {
   #failure: Error | null = null
 
   /**
-   * Starts the worker and waits (at most `bootTimeoutMs`) until it serves. `bell` is the wake
+   * Starts the worker and waits (at most BOOT_TIMEOUT_MS) until it serves. `bell` is the wake
    * cell `wait` blocks on (doorbell.ts: this thread's, so that a doorbell ends the wait too).
    */
-  constructor(sink: Sink, bootTimeoutMs = 10_000, bell = new SharedArrayBuffer(4)) {
+  constructor(sink: Sink, bell = new SharedArrayBuffer(4)) {
     this.#sink = sink
     const control = new SharedArrayBuffer(CONTROL_SLOTS * 4)
     const data = new SharedArrayBuffer(DATA_BYTES)
@@ -105,11 +107,11 @@ export class SocketHost {
       this.#onWake?.()
     })
     this.#worker.unref() // after the listeners: a 'message' listener refs the port again
-    Atomics.wait(this.#control, READY, 0, bootTimeoutMs)
+    Atomics.wait(this.#control, READY, 0, BOOT_TIMEOUT_MS)
     const ready = Atomics.load(this.#control, READY)
     if (ready !== 1) {
       void this.#worker.terminate()
-      const why = ready === -1 ? `failed to load ${script.file}` : `did not start within ${bootTimeoutMs} ms`
+      const why = ready === -1 ? `failed to load ${script.file}` : `did not start within ${BOOT_TIMEOUT_MS} ms`
       throw new Error(`fdpoll: the WebAssembly backend's socket host ${why}`)
     }
   }

@@ -134,7 +134,7 @@ export class RingReader {
    * published, a doorbell rang, the worker is stopping) or `timeoutMs` passes (negative: no
    * limit); true unless it timed out (at once if entries wait or the slot moved already).
    */
-  wait(timeoutMs: number, seen = this.bellNow()): boolean {
+  wait(timeoutMs: number, seen: number): boolean {
     if (this.pending()) return true
     return Atomics.wait(this.#bell, 0, seen, timeoutMs < 0 ? Infinity : timeoutMs) !== 'timed-out'
   }

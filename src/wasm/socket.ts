@@ -93,7 +93,7 @@ export function socketFunctions(engine: Engine, started: (host: SocketHost) => v
   /** The socket host, started by the first socket. */
   function host(): SocketHost {
     if (running === null) {
-      running = new SocketHost((fd, readiness, key) => vfdNotify(fd, readiness, key), undefined, wakeCell.buffer as SharedArrayBuffer)
+      running = new SocketHost((fd, readiness, key) => vfdNotify(fd, readiness, key), wakeCell.buffer as SharedArrayBuffer)
       useWakeSource(running)
       started(running)
     }
